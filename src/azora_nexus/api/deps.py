@@ -1,0 +1,55 @@
+"""FastAPI dependencies: the open Nexus, a database session, the calling principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from azora_nexus.auth.tokens import Principal, read_token
+from azora_nexus.errors import Forbidden, Unauthorized
+from azora_nexus.nexus import Nexus
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def get_nexus(request: Request) -> Nexus:
+    nexus: Nexus = request.app.state.nexus
+    return nexus
+
+
+NexusDep = Annotated[Nexus, Depends(get_nexus)]
+
+
+async def get_session(nexus: NexusDep) -> AsyncIterator[AsyncSession]:
+    async with nexus.db.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_principal(
+    nexus: NexusDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller named by a valid bearer token; 401 otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token")
+    return read_token(nexus.jwt_secret, credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_privileged(principal: CurrentPrincipal) -> Principal:
+    """Admin or service callers only; 403 for a user token."""
+    if not principal.is_privileged:
+        raise Forbidden("this needs an admin or service token")
+    return principal
+
+
+PrivilegedPrincipal = Annotated[Principal, Depends(get_privileged)]

@@ -1,0 +1,86 @@
+"""The one place that turns errors into HTTP answers: `{"error": {"code", "message"}}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from azora_nexus import errors
+
+logger = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.NexusError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.Invalid: 422,
+    errors.RateLimited: 429,
+    errors.BackendUnavailable: 503,
+    errors.BackendStartError: 503,
+}
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    503: "backend_unavailable",
+}
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def status_of(exc: errors.NexusError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+async def on_nexus_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.NexusError)
+    return error_response(status_of(exc), exc.code, exc.message)
+
+
+async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )
+    return error_response(422, "invalid", problems or "invalid request")
+
+
+async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(
+        exc.status_code, HTTP_CODES.get(exc.status_code, "error"), str(exc.detail)
+    )
+
+
+async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # A bug, not bad input: log it whole, tell the client nothing internal.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "internal error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error in the contract's shape."""
+    app.add_exception_handler(errors.NexusError, on_nexus_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected_error)

@@ -1,0 +1,10 @@
+"""Every HTTP route, gathered in one router."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from azora_nexus.api.routes import health
+
+router = APIRouter()
+router.include_router(health.router)

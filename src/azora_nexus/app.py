@@ -1,0 +1,44 @@
+"""`create_app(settings)`: FastAPI and Socket.IO on one ASGI app, its lifespan opening Nexus."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import socketio
+from fastapi import FastAPI
+
+from azora_nexus.api.errors import install_error_handlers
+from azora_nexus.api.router import router
+from azora_nexus.config import Settings
+from azora_nexus.nexus import open_nexus
+from azora_nexus.realtime.server import create_socketio_server
+
+
+def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
+    """The HTTP API alone; its lifespan opens every part of Nexus."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_nexus(settings, migrate=migrate) as nexus:
+            app.state.nexus = nexus
+            yield
+
+    api = FastAPI(
+        title="Azora Nexus",
+        version="0.1.0",
+        lifespan=lifespan,
+        summary="The data layer and real-time event hub of the Azora platform",
+    )
+    install_error_handlers(api)
+    api.include_router(router)
+    return api
+
+
+def create_app(settings: Settings, *, migrate: bool = False) -> Any:
+    """The ASGI app: Socket.IO under `/socket.io`, everything else to FastAPI."""
+    api = create_api(settings, migrate=migrate)
+    sio = create_socketio_server()
+    api.state.sio = sio
+    return socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")

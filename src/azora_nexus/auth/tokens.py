@@ -1,0 +1,88 @@
+"""Access tokens: HS256 JWTs with `sub`, `role` and `exp` (CONTRACT.md, "Identity and tokens")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import jwt
+
+from azora_nexus.config import Settings
+from azora_nexus.errors import Unauthorized
+
+ALGORITHM = "HS256"
+SECRET_FILE = "jwt-secret"
+DEFAULT_TTL_S = 24 * 3600
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's subject and role."""
+
+    user_id: str
+    role: Role
+
+    @property
+    def is_privileged(self) -> bool:
+        """Admins and services may act on anyone's data."""
+        return self.role in (Role.ADMIN, Role.SERVICE)
+
+
+def resolve_secret(settings: Settings) -> str:
+    """`AZORA_JWT_SECRET`, or a secret generated once and kept in the data dir."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path: Path = settings.data_dir / SECRET_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once agree on the secret the first one wrote.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+def issue_token(secret: str, *, sub: str, role: Role, ttl_s: int = DEFAULT_TTL_S) -> str:
+    """A signed access token for `sub` with `role`, valid for `ttl_s` seconds."""
+    now = int(time.time())
+    return jwt.encode(
+        {"sub": sub, "role": role.value, "iat": now, "exp": now + ttl_s},
+        secret,
+        algorithm=ALGORITHM,
+    )
+
+
+def read_token(secret: str, token: str) -> Principal:
+    """The principal a valid token names; Unauthorized for anything else."""
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role", "exp"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("token expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from exc
+    try:
+        role = Role(claims["role"])
+    except ValueError as exc:
+        raise Unauthorized(f"invalid token: unknown role {claims['role']!r}") from exc
+    if not isinstance(claims["sub"], str) or not claims["sub"]:
+        raise Unauthorized("invalid token: sub must be a non-empty string")
+    return Principal(user_id=claims["sub"], role=role)

@@ -1,0 +1,60 @@
+"""`azora migrate`, `azora token` and `azora status`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from azora_nexus.auth.tokens import Role, issue_token, resolve_secret
+from azora_nexus.backends import backend_status, start_backends
+from azora_nexus.config import Settings
+from azora_nexus.database.migrate import upgrade
+
+console = Console()
+
+
+def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Upgrade the database schema (starting embedded PostgreSQL if DATABASE_URL is unset)."""
+    settings = Settings()
+
+    async def run() -> None:
+        async with start_backends(settings) as urls:
+            await upgrade(urls.database, revision)
+
+    if settings.database_url:
+        asyncio.run(upgrade(settings.database_url, revision))
+    else:
+        asyncio.run(run())
+    console.print(f"schema at {revision}")
+
+
+def token(
+    role: Annotated[Role, typer.Option(help="the token's role")] = Role.USER,
+    sub: Annotated[str | None, typer.Option(help="the user id (default: the role's name)")] = None,
+    ttl_s: Annotated[int, typer.Option("--ttl-s", min=1, help="lifetime in seconds")] = 86400,
+) -> None:
+    """Print an access token signed with AZORA_JWT_SECRET (or the data dir's secret)."""
+    settings = Settings()
+    print(issue_token(resolve_secret(settings), sub=sub or role.value, role=role, ttl_s=ttl_s))
+
+
+def status() -> None:
+    """Show which backends run and where."""
+    settings = Settings()
+    table = Table("backend", "kind", "state", "url", "pid")
+    for backend in backend_status(settings):
+        kind = "embedded" if backend.embedded else "external (URL)"
+        state = ("running" if backend.running else "stopped") if backend.embedded else "-"
+        table.add_row(backend.name, kind, state, backend.url or "-", str(backend.pid or "-"))
+    console.print(table)
+    console.print(f"data dir: {settings.data_dir.resolve()}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(migrate)
+    app.command()(token)
+    app.command()(status)

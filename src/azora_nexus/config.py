@@ -1,0 +1,43 @@
+"""Settings: one typed object read from the environment (CONTRACT.md, "Configuration")."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Everything Nexus reads from the environment; built once by the composition root.
+
+    An unset URL means "start the embedded server under `data_dir`" (see backends/).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
+    data_dir: Path = Field(default=Path(".azora"), validation_alias="AZORA_DATA_DIR")
+    port: int = Field(default=4001, ge=0, le=65535, validation_alias="AZORA_PORT")
+    host: str = Field(default="127.0.0.1", validation_alias="AZORA_HOST")
+    jwt_secret: str | None = Field(default=None, validation_alias="AZORA_JWT_SECRET")
+    env: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        validation_alias=AliasChoices("AZORA_ENV", "NODE_ENV"),
+    )
+    # Ports of the embedded servers: 0 picks a free one at start.
+    postgres_port: int = Field(default=0, ge=0, le=65535, validation_alias="AZORA_POSTGRES_PORT")
+    redis_port: int = Field(default=0, ge=0, le=65535, validation_alias="AZORA_REDIS_PORT")
+    mongo_port: int = Field(default=0, ge=0, le=65535, validation_alias="AZORA_MONGO_PORT")
+    # How long a backend check (health, readiness probe) may take before it counts as down.
+    backend_timeout_s: float = Field(default=2.0, gt=0, validation_alias="AZORA_BACKEND_TIMEOUT_S")
+    log_level: str = Field(default="INFO", validation_alias="AZORA_LOG_LEVEL")

@@ -1,0 +1,52 @@
+"""The composition root: `open_nexus(settings)` opens every part in order, closes in reverse."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from azora_nexus.auth.tokens import resolve_secret
+from azora_nexus.backends import BackendUrls, start_backends
+from azora_nexus.cache.client import open_redis
+from azora_nexus.config import Settings
+from azora_nexus.database.engine import Database, open_database
+from azora_nexus.database.migrate import upgrade
+from azora_nexus.documents.client import Documents, open_documents
+
+
+@dataclass(frozen=True)
+class Nexus:
+    """Every open part of one Nexus node."""
+
+    settings: Settings
+    urls: BackendUrls
+    db: Database
+    redis: Redis
+    documents: Documents
+    jwt_secret: str
+
+
+@asynccontextmanager
+async def open_nexus(settings: Settings, *, migrate: bool = False) -> AsyncIterator[Nexus]:
+    """Start what is embedded, connect to everything, and close it all on exit."""
+    timeout_s = settings.backend_timeout_s
+    async with AsyncExitStack() as stack:
+        urls = await stack.enter_async_context(start_backends(settings))
+        if migrate:
+            await upgrade(urls.database)
+        db = await stack.enter_async_context(open_database(urls.database, timeout_s=timeout_s))
+        redis = await stack.enter_async_context(open_redis(urls.redis, timeout_s=timeout_s))
+        documents = await stack.enter_async_context(
+            open_documents(urls.mongodb, timeout_s=timeout_s)
+        )
+        yield Nexus(
+            settings=settings,
+            urls=urls,
+            db=db,
+            redis=redis,
+            documents=documents,
+            jwt_secret=resolve_secret(settings),
+        )
