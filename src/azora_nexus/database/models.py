@@ -3,7 +3,40 @@
 from __future__ import annotations
 
 from azora_nexus.database.base import Base
+from azora_nexus.domain.education.models import (
+    Achievement,
+    Certificate,
+    Course,
+    Enrollment,
+    Lesson,
+)
+from azora_nexus.domain.ledger.models import (
+    LedgerPosting,
+    LedgerTransaction,
+    SystemAccount,
+    Wallet,
+)
+from azora_nexus.domain.marketplace.models import Application, Contract, Job
+from azora_nexus.domain.users.models import Profile, User
+from azora_nexus.events.models import OutboxEvent
 
 metadata = Base.metadata
 
-__all__ = ["metadata"]
+__all__ = [
+    "Achievement",
+    "Application",
+    "Certificate",
+    "Contract",
+    "Course",
+    "Enrollment",
+    "Job",
+    "LedgerPosting",
+    "LedgerTransaction",
+    "Lesson",
+    "OutboxEvent",
+    "Profile",
+    "SystemAccount",
+    "User",
+    "Wallet",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""Courses, lessons, enrollments, certificates and achievements."""
