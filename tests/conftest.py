@@ -42,8 +42,13 @@ def with_database(url: str, name: str) -> str:
 
 def pg_connect_args(url: str) -> dict[str, object]:
     parsed = make_url(url)
-    return {"host": parsed.host, "port": parsed.port, "user": parsed.username,
-            "password": parsed.password, "database": "postgres"}
+    return {
+        "host": parsed.host,
+        "port": parsed.port,
+        "user": parsed.username,
+        "password": parsed.password,
+        "database": "postgres",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +57,14 @@ def session_data_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="azora-test-") as name:
         os.chmod(name, 0o755)
         yield Path(name)
+
+
+@pytest.fixture
+def own_data_dir(session_data_dir: Path) -> Path:
+    """A fresh data dir the embedded PostgreSQL user can reach (pytest's tmp_path is 0700)."""
+    path = session_data_dir / f"own-{next(_counter)}"
+    path.mkdir()
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -111,9 +124,14 @@ async def mongodb_uri(backends: BackendUrls) -> AsyncIterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, redis_url: str, mongodb_uri: str) -> Settings:
     """Settings naming this test's clean backends."""
-    return Settings(DATABASE_URL=database_url, REDIS_URL=redis_url, MONGODB_URI=mongodb_uri,
-                    AZORA_DATA_DIR=tmp_path / "data", AZORA_JWT_SECRET=JWT_SECRET,
-                    AZORA_ENV="test")
+    return Settings(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        MONGODB_URI=mongodb_uri,
+        AZORA_DATA_DIR=tmp_path / "data",
+        AZORA_JWT_SECRET=JWT_SECRET,
+        AZORA_ENV="test",
+    )
 
 
 @pytest.fixture

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from rich.logging import RichHandler
 
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 def configure_logging(level: str = "INFO") -> None:
-    """Send every log record to stderr through Rich, once."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(name)s: %(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(rich_tracebacks=False, show_path=False)],
-        force=True,
-    )
+    """Rich output on a terminal; one plain line per record when stderr is a file or pipe."""
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(rich_tracebacks=False, show_path=False)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s", datefmt="[%X]"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

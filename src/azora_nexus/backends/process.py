@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -200,21 +201,32 @@ class ChildServer(ABC):
         )
 
     async def _wait_ready(self) -> None:
+        """Wait for the port to accept, then for a real request to succeed, both bounded."""
         deadline = time.monotonic() + self.ready_timeout_s
+        # Probing before the port listens would leave client sockets half-open behind.
+        await self._retry_until(deadline, self._port_accepts)
+        await self._retry_until(deadline, lambda: self.probe(timeout_s=2.0))
+
+    async def _retry_until(self, deadline: float, attempt: Callable[[], Awaitable[None]]) -> None:
         assert self._process is not None
         while True:
             if self._process.poll() is not None:
                 why = last_line(self.log_path) or f"exit code {self._process.returncode}"
                 raise BackendStartError(f"{self.name} exited at start: {why}")
             try:
-                await self.probe(timeout_s=1.0)
+                await attempt()
                 return
             except Exception as exc:
                 if time.monotonic() > deadline:
                     raise BackendStartError(
                         f"{self.name} did not answer within {self.ready_timeout_s:.0f} s: {exc}"
                     ) from exc
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
+
+    async def _port_accepts(self) -> None:
+        _, writer = await asyncio.open_connection(LOCALHOST, self.port)
+        writer.close()
+        await writer.wait_closed()
 
     def check_engine_marker(self) -> None:
         marker = self.data_dir / ENGINE_FILE
