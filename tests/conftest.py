@@ -96,14 +96,14 @@ async def database_url(backends: BackendUrls) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def redis_url(backends: BackendUrls) -> AsyncIterator[str]:
+async def redis_url(backends: BackendUrls) -> str:
     """The session's Redis, emptied for this test."""
     client = create_redis(backends.redis)
     try:
         await client.flushdb()
     finally:
         await client.aclose()
-    yield backends.redis
+    return backends.redis
 
 
 @pytest.fixture

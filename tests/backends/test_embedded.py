@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import socket
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -55,7 +54,8 @@ async def write_redis(url: str, value: str) -> None:
 async def read_redis(url: str) -> list[str]:
     client = create_redis(url)
     try:
-        return sorted(v.decode() for v in await client.lrange("kept", 0, -1))
+        values = await client.lrange("kept", 0, -1)
+        return sorted(v.decode() if isinstance(v, bytes) else v for v in values)
     finally:
         await client.aclose()
 
@@ -111,11 +111,11 @@ async def test_backend_answers_and_keeps_its_data_across_a_restart(
 async def test_servers_left_by_a_killed_launcher_are_stopped_and_replaced(
     own_data_dir: Path,
 ) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, str(HOLDER), str(own_data_dir)], stdout=subprocess.PIPE, text=True
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, str(HOLDER), str(own_data_dir), stdout=asyncio.subprocess.PIPE
     )
     assert holder.stdout is not None
-    line = await asyncio.wait_for(asyncio.to_thread(holder.stdout.readline), 60)
+    line = await asyncio.wait_for(holder.stdout.readline(), 60)
     old_pids: dict[str, int] = json.loads(line)
     settings = Settings(AZORA_DATA_DIR=own_data_dir)
     with pytest.raises(BackendStartError, match=r"in use by azora \(pid \d+\)"):
@@ -126,8 +126,7 @@ async def test_servers_left_by_a_killed_launcher_are_stopped_and_replaced(
     await write_postgres(record.url, "kept through the kill")
 
     holder.send_signal(signal.SIGKILL)
-    holder.wait()
-    holder.stdout.close()
+    await holder.wait()
     assert all(is_alive(pid) for pid in old_pids.values()), "servers should be orphaned"
 
     async with start_backends(settings) as urls:
