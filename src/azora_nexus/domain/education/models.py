@@ -8,7 +8,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, Text, UniqueConstraint, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from azora_nexus.database.base import Base
@@ -19,6 +28,8 @@ class Course(Base):
     """A course and its ordered lessons."""
 
     __tablename__ = "courses"
+    # The course list, paged by (created_at, id).
+    __table_args__ = (Index("ix_courses_created_at_id", "created_at", "id"),)
     __mapper_args__ = REFRESH_ON_UPDATE
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -207,6 +207,7 @@ def create_education() -> None:
         timestamp("updated_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_courses")),
     )
+    op.create_index("ix_courses_created_at_id", "courses", ["created_at", "id"])
     op.create_table(
         "lessons",
         uuid_pk(),
