@@ -1,4 +1,7 @@
-"""`azora migrate`, `azora token` and `azora status`."""
+"""`azora migrate`, `azora token` and `azora status`.
+
+Backends and Alembic are imported inside the commands that use them: `azora token` stays quick.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +13,16 @@ from rich.console import Console
 from rich.table import Table
 
 from azora_nexus.auth.tokens import Role, issue_token, resolve_secret
-from azora_nexus.backends import backend_status, start_backends
 from azora_nexus.config import Settings
-from azora_nexus.database.migrate import upgrade
 
 console = Console()
 
 
 def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
     """Upgrade the database schema (starting embedded PostgreSQL if DATABASE_URL is unset)."""
+    from azora_nexus.backends import start_backends
+    from azora_nexus.database.migrate import upgrade
+
     settings = Settings()
 
     async def run() -> None:
@@ -44,6 +48,8 @@ def token(
 
 def status() -> None:
     """Show which backends run and where."""
+    from azora_nexus.backends import backend_status
+
     settings = Settings()
     table = Table("backend", "kind", "state", "url", "pid")
     for backend in backend_status(settings):
