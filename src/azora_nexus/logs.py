@@ -20,3 +20,5 @@ def configure_logging(level: str = "INFO") -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # Alembic announces each of its plugins at INFO when first imported: noise, not news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
