@@ -41,3 +41,10 @@ class Settings(BaseSettings):
     # How long a backend check (health, readiness probe) may take before it counts as down.
     backend_timeout_s: float = Field(default=2.0, gt=0, validation_alias="AZORA_BACKEND_TIMEOUT_S")
     log_level: str = Field(default="INFO", validation_alias="AZORA_LOG_LEVEL")
+    # Cache (cache/): how long a value lives, how slow a Redis call may be before the
+    # breaker sends reads to PostgreSQL, how often it then probes Redis, and how long a
+    # reader waits for another reader's fill of the same key.
+    cache_ttl_s: float = Field(default=300.0, gt=0, validation_alias="AZORA_CACHE_TTL_S")
+    cache_timeout_s: float = Field(default=0.5, gt=0, validation_alias="AZORA_CACHE_TIMEOUT_S")
+    cache_retry_s: float = Field(default=1.0, gt=0, validation_alias="AZORA_CACHE_RETRY_S")
+    cache_wait_s: float = Field(default=1.0, gt=0, validation_alias="AZORA_CACHE_WAIT_S")

@@ -6,15 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from prometheus_client.registry import CollectorRegistry
 from redis.asyncio import Redis
 
 from azora_nexus.auth.tokens import resolve_secret
 from azora_nexus.backends import BackendUrls, start_backends
+from azora_nexus.cache.cache import Cache, CacheOptions, open_cache
 from azora_nexus.cache.client import open_redis
 from azora_nexus.config import Settings
 from azora_nexus.database.engine import Database, open_database
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.documents.client import Documents, open_documents
+from azora_nexus.sync import bind_cache
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Nexus:
     redis: Redis
     documents: Documents
     jwt_secret: str
+    cache: Cache
+    metrics: CollectorRegistry  # this node's Prometheus registry, for `/metrics`
 
 
 @asynccontextmanager
@@ -42,6 +47,11 @@ async def open_nexus(settings: Settings, *, migrate: bool = False) -> AsyncItera
         documents = await stack.enter_async_context(
             open_documents(urls.mongodb, timeout_s=timeout_s)
         )
+        metrics = CollectorRegistry()
+        cache = await stack.enter_async_context(
+            open_cache(urls.redis, CacheOptions.from_settings(settings), registry=metrics)
+        )
+        bind_cache(db.sessions, cache)  # so invalidate_after_commit(session, keys) finds it
         yield Nexus(
             settings=settings,
             urls=urls,
@@ -49,4 +59,6 @@ async def open_nexus(settings: Settings, *, migrate: bool = False) -> AsyncItera
             redis=redis,
             documents=documents,
             jwt_secret=resolve_secret(settings),
+            cache=cache,
+            metrics=metrics,
         )

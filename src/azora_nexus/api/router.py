@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from azora_nexus.api.routes import health
+from azora_nexus.api.routes import cache, health
 
 router = APIRouter()
 router.include_router(health.router)
+router.include_router(cache.router)

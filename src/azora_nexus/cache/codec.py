@@ -1,0 +1,35 @@
+"""How a cached value is stored: `<soft deadline ms>:<JSON>` (orjson).
+
+The soft deadline (0 = none) sits in front of the JSON so the Lua lookup can tell a value
+that should be refreshed without decoding it. Decimals are written as strings, never as
+floats, so money survives the round trip exactly as the API puts it on the wire.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def encode(value: object, soft_deadline_ms: int = 0) -> bytes:
+    """The stored form of `value`; raises TypeError for what JSON cannot hold."""
+    return b"%d:" % soft_deadline_ms + orjson.dumps(value, default=_default)
+
+
+def decode(stored: bytes) -> Any:
+    """The value `encode` stored (JSON types: dict, list, str, int, float, bool, None)."""
+    _, _, body = stored.partition(b":")
+    return orjson.loads(body)
+
+
+def soft_deadline_ms(stored: bytes) -> int:
+    head, _, _ = stored.partition(b":")
+    return int(head)

@@ -1,0 +1,94 @@
+"""The cache's counters: one node's hits, misses, fills and invalidations, for `/cache/stats`
+and for Prometheus (`azora_cache_*`).
+
+A read counts once: a hit when Redis answered it (at once, or after waiting for another
+reader's fill), a miss when a database load answered it (its own, one it shared, or a
+fallback while Redis was down). `hitRate` is hits / (hits + misses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import CollectorRegistry
+
+HELP = {
+    "hits": "Reads answered from Redis",
+    "misses": "Reads answered by a database load",
+    "loads": "Database loads run by the cache (one per coalesced group of readers)",
+    "fills": "Values stored after a load",
+    "fills_rejected": "Fills refused because a write (or an epoch move) came first",
+    "coalesced": "Reads that shared another reader's load on this node",
+    "lease_waits": "Reads that waited for another node's fill",
+    "wait_timeouts": "Waits that ran out and took the lease over",
+    "fallbacks": "Database loads made without Redis because it was unavailable",
+    "stale_served": "Values served past their soft TTL by the reader that started their refresh",
+    "refreshes": "Background refreshes (soft TTL) and refills after writes",
+    "invalidations": "Keys invalidated after a commit",
+    "pattern_invalidations": "Pattern invalidations run",
+    "pattern_keys_removed": "Keys removed by pattern invalidations",
+    "errors": "Redis calls that failed (each opens the circuit breaker)",
+    "epoch_bumps": "Times this node moved the cache epoch after an outage",
+}
+
+
+@dataclass
+class CacheStats:
+    """Plain counters, bumped on the event loop's thread (no lock needed)."""
+
+    hits: int = 0
+    misses: int = 0
+    loads: int = 0
+    fills: int = 0
+    fills_rejected: int = 0
+    coalesced: int = 0
+    lease_waits: int = 0
+    wait_timeouts: int = 0
+    fallbacks: int = 0
+    stale_served: int = 0
+    refreshes: int = 0
+    invalidations: int = 0
+    pattern_invalidations: int = 0
+    pattern_keys_removed: int = 0
+    errors: int = 0
+    epoch_bumps: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        reads = self.hits + self.misses
+        return self.hits / reads if reads else 0.0
+
+    def as_dict(self) -> dict[str, int | float]:
+        """The counters in the wire's camelCase, with `hitRate`."""
+        body: dict[str, int | float] = {_camel(f.name): getattr(self, f.name) for f in fields(self)}
+        body["hitRate"] = round(self.hit_rate, 6)
+        return body
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+class CacheCollector:
+    """A Prometheus collector reading the counters when scraped."""
+
+    def __init__(self, stats: CacheStats, breaker_open: Callable[[], bool]) -> None:
+        self.stats = stats
+        self.breaker_open = breaker_open
+
+    def collect(self) -> Iterator[Metric]:
+        for f in fields(self.stats):
+            yield CounterMetricFamily(
+                f"azora_cache_{f.name}", HELP[f.name], value=getattr(self.stats, f.name)
+            )
+        yield GaugeMetricFamily(
+            "azora_cache_breaker_open",
+            "1 while the cache's circuit breaker keeps reads off Redis",
+            value=1.0 if self.breaker_open() else 0.0,
+        )
+
+    def register(self, registry: CollectorRegistry) -> None:
+        registry.register(self)

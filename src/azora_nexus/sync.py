@@ -1,0 +1,152 @@
+"""Cache-aside reads and invalidate-after-commit writes: no stale read after a write returns.
+
+Reads: `await read_through(cache, keys.user(user_id), load_user)`.
+Writes: inside the transaction, `invalidate_after_commit(session, [keys.user(user_id)])`.
+The keys are invalidated when the transaction commits, before `commit()` (or the exit of
+`session.begin()` / `Database.transaction()`) returns to the writer, so by the time a write
+returns, no read can be served the old value; a rolled-back transaction invalidates nothing.
+
+The seed's API is one line of each on top of the domain services (issue 6), e.g.::
+
+    async def get_user_with_cache(nexus: Nexus, user_id: str) -> dict[str, Any]:
+        return await read_through(nexus.cache, keys.user(user_id),
+                                  lambda: users.get_public(nexus.db, user_id))
+
+    # in users.update_profile / education.update_progress, inside the transaction:
+    invalidate_after_commit(session, [keys.user(user_id)])
+    invalidate_after_commit(session, [keys.enrollment(enrollment_id),
+                                      keys.user_enrollments(user_id)])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.util import await_only
+
+from azora_nexus.cache.cache import Cache
+from azora_nexus.cache.keys import CacheKey, KeyPattern
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CACHE_INFO = "azora.cache"  # the Cache a session invalidates through (see bind_cache)
+PENDING_INFO = "azora.cache.pending"  # what to do once this transaction commits
+HOOKED_INFO = "azora.cache.hooked"
+
+
+@dataclass
+class Refill:
+    loader: Callable[[], Awaitable[object]]
+    ttl_s: float | None
+
+
+@dataclass
+class Pending:
+    """The invalidations one transaction owes once it commits."""
+
+    cache: Cache
+    keys: dict[CacheKey, None] = field(default_factory=dict)  # ordered set
+    patterns: dict[KeyPattern, None] = field(default_factory=dict)
+    refills: dict[CacheKey, Refill] = field(default_factory=dict)
+
+    async def run(self) -> None:
+        """Invalidate, then refill in the background; never raises (the commit is done)."""
+        try:
+            await self.cache.invalidate(self.keys)
+            for pattern in self.patterns:
+                await self.cache.invalidate_pattern(pattern)
+            for key, refill in self.refills.items():
+                self.cache.refill(key, refill.loader, ttl_s=refill.ttl_s)
+        except Exception:
+            logger.exception("cache: invalidation after commit failed")
+
+
+def bind_cache(sessions: async_sessionmaker[AsyncSession], cache: Cache) -> None:
+    """Every session `sessions` makes from now on invalidates through `cache`."""
+    info = dict(sessions.kw.get("info") or {})
+    info[CACHE_INFO] = cache
+    sessions.configure(info=info)
+
+
+async def read_through(
+    cache: Cache,
+    key: CacheKey,
+    loader: Callable[[], Awaitable[T]],
+    *,
+    ttl_s: float | None = None,
+    soft_ttl_s: float | None = None,
+) -> T:
+    """`loader()`'s value through the cache, never older than a write that returned before
+    this call. `loader` must read in its own transaction, begun after it is called."""
+    return await cache.read_through(key, loader, ttl_s=ttl_s, soft_ttl_s=soft_ttl_s)
+
+
+def invalidate_after_commit(
+    session: AsyncSession,
+    keys: Iterable[CacheKey] = (),
+    *,
+    patterns: Iterable[KeyPattern] = (),
+    cache: Cache | None = None,
+) -> None:
+    """Invalidate `keys` (and every key under `patterns`) once this transaction commits,
+    before the commit returns; nothing if it rolls back."""
+    pending = _pending(session, cache)
+    pending.keys.update(dict.fromkeys(keys))
+    pending.patterns.update(dict.fromkeys(patterns))
+
+
+def refill_after_commit(
+    session: AsyncSession,
+    key: CacheKey,
+    loader: Callable[[], Awaitable[object]],
+    *,
+    ttl_s: float | None = None,
+    cache: Cache | None = None,
+) -> None:
+    """Invalidate `key` once this transaction commits, then load it again in the background
+    (through a fill lease, so it is as race-free as a reader's fill) for the next readers."""
+    pending = _pending(session, cache)
+    pending.keys[key] = None
+    pending.refills[key] = Refill(loader, ttl_s)
+
+
+def _pending(session: AsyncSession, cache: Cache | None) -> Pending:
+    if not session.in_transaction():
+        raise RuntimeError("invalidate_after_commit needs the transaction whose commit it follows")
+    sync_session = session.sync_session
+    info = sync_session.info
+    chosen = cache or info.get(CACHE_INFO)
+    if chosen is None:
+        raise RuntimeError("no cache: pass cache= or bind_cache() the session factory")
+    if not info.get(HOOKED_INFO):
+        event.listen(sync_session, "after_commit", _after_commit)
+        event.listen(sync_session, "after_transaction_end", _after_transaction_end)
+        info[HOOKED_INFO] = True
+    pending: Pending | None = info.get(PENDING_INFO)
+    if pending is None:
+        pending = info[PENDING_INFO] = Pending(chosen)
+    elif pending.cache is not chosen:
+        raise RuntimeError("one transaction invalidates through one cache")
+    return pending
+
+
+def _after_commit(sync_session: Session) -> None:
+    pending: Pending | None = sync_session.info.pop(PENDING_INFO, None)
+    if pending is not None:
+        # AsyncSession commits inside a greenlet: await_only runs the async invalidation
+        # right here, so it is over before the awaited commit returns to the writer.
+        await_only(pending.run())
+
+
+def _after_transaction_end(sync_session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without committing (or after_commit took it all).
+    if transaction.parent is None:
+        sync_session.info.pop(PENDING_INFO, None)
