@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from azora_nexus.api.routes import cache, health
+from azora_nexus.api.routes import auth, cache, health, users
 
 router = APIRouter()
 router.include_router(health.router)
 router.include_router(cache.router)
+router.include_router(auth.router)
+router.include_router(users.router)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from azora_nexus.database.engine import Database
-from azora_nexus.domain.ledger.accounts import system_account_id
+from azora_nexus.domain.ledger.accounts import ensure_wallet, system_account_id
 from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind
 from azora_nexus.domain.ledger.postings import Posting, post_transaction
 
@@ -45,3 +45,17 @@ async def fund(db: Database, wallet_id: uuid.UUID, currency: Currency, amount: D
                 Posting(currency, amount, wallet_id=wallet_id),
             ],
         )
+
+
+def wallet_factory(db: Database) -> WalletFactory:
+    """`await create(currency, balance)`: a new user's wallet holding `balance`."""
+
+    async def create(currency: Currency = Currency.USD, balance: str = "0") -> uuid.UUID:
+        user_id = await create_user(db)
+        async with db.transaction() as session:
+            wallet_id, _ = await ensure_wallet(session, user_id, currency)
+        if Decimal(balance) > 0:
+            await fund(db, wallet_id, currency, Decimal(balance))
+        return wallet_id
+
+    return create

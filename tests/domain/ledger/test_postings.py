@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from ledger_helpers import WalletFactory
+from ledger_helpers import WalletFactory, wallet_factory
 from sqlalchemy import text
 
-from azora_nexus.database.engine import Database
+from azora_nexus.database.engine import Database, open_database
 from azora_nexus.domain.ledger.models import Currency, TransactionKind
 from azora_nexus.domain.ledger.postings import (
     PostedTransaction,
@@ -18,6 +19,17 @@ from azora_nexus.domain.ledger.postings import (
     post_transaction,
 )
 from azora_nexus.errors import Conflict, CurrencyMismatch, InsufficientFunds, NotFound
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    async with open_database(database_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def wallet(db: Database) -> WalletFactory:
+    return wallet_factory(db)
 
 
 async def balance(db: Database, wallet_id: uuid.UUID) -> Decimal:
