@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import socketio
@@ -13,6 +13,7 @@ from azora_nexus.api.errors import install_error_handlers
 from azora_nexus.api.router import router
 from azora_nexus.config import Settings
 from azora_nexus.nexus import open_nexus
+from azora_nexus.realtime.namespace import Realtime
 from azora_nexus.realtime.server import create_socketio_server
 
 
@@ -21,8 +22,11 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_nexus(settings, migrate=migrate) as nexus:
+        async with open_nexus(settings, migrate=migrate) as nexus, AsyncExitStack() as stack:
             app.state.nexus = nexus
+            realtime: Realtime | None = getattr(app.state, "realtime", None)
+            if realtime is not None:
+                await stack.enter_async_context(realtime.attached(nexus))
             yield
 
     api = FastAPI(
@@ -39,6 +43,7 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
 def create_app(settings: Settings, *, migrate: bool = False) -> Any:
     """The ASGI app: Socket.IO under `/socket.io`, everything else to FastAPI."""
     api = create_api(settings, migrate=migrate)
-    sio = create_socketio_server()
+    sio = create_socketio_server(connect_timeout_s=settings.socket_connect_timeout_s)
     api.state.sio = sio
+    api.state.realtime = Realtime(sio)
     return socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")

@@ -48,3 +48,9 @@ class Settings(BaseSettings):
     cache_timeout_s: float = Field(default=0.5, gt=0, validation_alias="AZORA_CACHE_TIMEOUT_S")
     cache_retry_s: float = Field(default=1.0, gt=0, validation_alias="AZORA_CACHE_RETRY_S")
     cache_wait_s: float = Field(default=1.0, gt=0, validation_alias="AZORA_CACHE_WAIT_S")
+    # The event stream keeps about this many events (XADD MAXLEN ~); older ones are archived.
+    stream_maxlen: int = Field(default=100_000, ge=1, validation_alias="AZORA_STREAM_MAXLEN")
+    # A socket that has not sent its Socket.IO CONNECT by then is closed.
+    socket_connect_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias="AZORA_SOCKET_CONNECT_TIMEOUT_S"
+    )

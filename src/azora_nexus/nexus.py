@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 from redis.asyncio import Redis
@@ -17,6 +18,11 @@ from azora_nexus.config import Settings
 from azora_nexus.database.engine import Database, open_database
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.documents.client import Documents, open_documents
+from azora_nexus.events.bus import EventBus
+from azora_nexus.events.envelope import Event
+from azora_nexus.events.relay import Relay
+from azora_nexus.events.tailer import StreamTailer
+from azora_nexus.events.workers import open_events
 from azora_nexus.sync import bind_cache
 
 
@@ -32,11 +38,30 @@ class Nexus:
     jwt_secret: str
     cache: Cache
     metrics: CollectorRegistry  # this node's Prometheus registry, for `/metrics`
+    events: EventBus
+    tailer: StreamTailer
+    relay: Relay
+
+    async def publish(
+        self,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        source: str,
+        user_id: str | None = None,
+    ) -> Event:
+        """Publish an event that has no database write behind it (`POST /events` does this)."""
+        return await self.events.publish(event_type, payload, source=source, user_id=user_id)
 
 
 @asynccontextmanager
-async def open_nexus(settings: Settings, *, migrate: bool = False) -> AsyncIterator[Nexus]:
-    """Start what is embedded, connect to everything, and close it all on exit."""
+async def open_nexus(
+    settings: Settings, *, migrate: bool = False, background: bool = True
+) -> AsyncIterator[Nexus]:
+    """Start what is embedded, connect to everything, and close it all on exit.
+
+    With `background`, the outbox relay, the stream tailer and the archiver run meanwhile.
+    """
     timeout_s = settings.backend_timeout_s
     async with AsyncExitStack() as stack:
         urls = await stack.enter_async_context(start_backends(settings))
@@ -52,6 +77,15 @@ async def open_nexus(settings: Settings, *, migrate: bool = False) -> AsyncItera
             open_cache(urls.redis, CacheOptions.from_settings(settings), registry=metrics)
         )
         bind_cache(db.sessions, cache)  # so invalidate_after_commit(session, keys) finds it
+        events = await stack.enter_async_context(
+            open_events(
+                database_url=urls.database,
+                redis=redis,
+                documents=documents,
+                stream_maxlen=settings.stream_maxlen,
+                background=background,
+            )
+        )
         yield Nexus(
             settings=settings,
             urls=urls,
@@ -61,4 +95,7 @@ async def open_nexus(settings: Settings, *, migrate: bool = False) -> AsyncItera
             jwt_secret=resolve_secret(settings),
             cache=cache,
             metrics=metrics,
+            events=events.bus,
+            tailer=events.tailer,
+            relay=events.relay,
         )

@@ -5,20 +5,32 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from azora_nexus.api.routes import (
+    applications,
     auth,
     cache,
     certificates,
+    contracts,
     courses,
     enrollments,
+    events,
     health,
+    jobs,
+    rewards,
     users,
+    wallets,
 )
 
 router = APIRouter()
 router.include_router(health.router)
 router.include_router(cache.router)
+router.include_router(events.router)
 router.include_router(courses.router)
 router.include_router(enrollments.router)
 router.include_router(certificates.router)
+router.include_router(jobs.router)
+router.include_router(applications.router)
+router.include_router(contracts.router)
 router.include_router(auth.router)
 router.include_router(users.router)
+router.include_router(wallets.router)
+router.include_router(rewards.router)

@@ -1,0 +1,101 @@
+"""The Mongo event archive: every event, kept beyond the stream's cap, keyed by its id.
+
+Documents are the envelope with `_id` = the event id, plus `ms` and `seq` (the id's
+two numbers) because ids do not sort as strings ("5-10" < "5-9").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import BulkWriteError
+from pymongo.write_concern import WriteConcern
+
+from azora_nexus.documents.client import Document, Documents
+from azora_nexus.events.envelope import Event, parse_event_id
+
+DUPLICATE_KEY = 11000
+
+ARCHIVE_INDEXES = [
+    IndexModel([("ms", ASCENDING), ("seq", ASCENDING)]),
+    IndexModel([("type", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
+    IndexModel([("userId", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)], sparse=True),
+]
+
+
+def to_document(event: Event) -> Document:
+    ms, seq = event.order
+    document: Document = {"_id": event.id, "ms": ms, "seq": seq, **event.to_wire()}
+    del document["id"]
+    return document
+
+
+def from_document(document: Document) -> Event:
+    return Event.from_wire({**document, "id": document["_id"]})
+
+
+def _after(event_id: str) -> dict[str, Any]:
+    ms, seq = parse_event_id(event_id)
+    return {"$or": [{"ms": {"$gt": ms}}, {"ms": ms, "seq": {"$gt": seq}}]}
+
+
+def _before(event_id: str) -> dict[str, Any]:
+    ms, seq = parse_event_id(event_id)
+    return {"$or": [{"ms": {"$lt": ms}}, {"ms": ms, "seq": {"$lt": seq}}]}
+
+
+@dataclass(frozen=True)
+class Archive:
+    """Writes events to, and reads them back from, the `events` collection."""
+
+    documents: Documents
+
+    async def create_indexes(self) -> None:
+        """The indexes the reads below need (idempotent)."""
+        await self.documents.with_retry(
+            partial(self.documents.events.create_indexes, ARCHIVE_INDEXES)
+        )
+
+    async def store(self, events: Sequence[Event]) -> None:
+        """Every event durably archived (journaled), once however often it is stored."""
+        if not events:
+            return
+        collection = self.documents.events.with_options(write_concern=WriteConcern(j=True))
+        documents = [to_document(e) for e in events]
+        try:
+            await self.documents.with_retry(
+                partial(collection.insert_many, documents, ordered=False)
+            )
+        except BulkWriteError as exc:
+            # Another archiver (or this one, before a crash) got there first: nothing to do.
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors) or exc.details.get(
+                "writeConcernErrors"
+            ):
+                raise
+
+    async def read(
+        self,
+        *,
+        after: str | None,
+        before: str | None,
+        query: dict[str, Any],
+        limit: int,
+    ) -> list[Event]:
+        """Up to `limit` archived events matching `query` in (after, before), oldest first."""
+        clauses = [query] if query else []
+        if after is not None:
+            clauses.append(_after(after))
+        if before is not None:
+            clauses.append(_before(before))
+        selector: dict[str, Any] = {"$and": clauses} if clauses else {}
+        cursor = (
+            self.documents.events.find(selector)
+            .sort([("ms", ASCENDING), ("seq", ASCENDING)])
+            .limit(limit)
+        )
+        return [from_document(d) async for d in cursor]

@@ -1,0 +1,135 @@
+"""The outbox relay: committed outbox rows onto the stream, in order, exactly once.
+
+One relay runs at a time across every node: it holds a PostgreSQL advisory lock on a
+connection of its own, so when its node dies PostgreSQL drops the connection, frees the
+lock, and the relay of another node (retrying every `retry_s`) takes over. It is woken
+by the NOTIFY `add_event` sends on commit, and polls every `poll_s` in case one is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from typing import Any
+
+import asyncpg
+import orjson
+from sqlalchemy.engine import make_url
+
+from azora_nexus.events.envelope import NewEvent
+from azora_nexus.events.outbox import NOTIFY_CHANNEL
+from azora_nexus.events.stream import EventStream
+
+logger = logging.getLogger(__name__)
+
+# Advisory locks are per database, so each database (each deployment) has one relay.
+RELAY_LOCK_KEY = 0x417A6F7261  # "Azora"
+
+_UNPUBLISHED = """
+SELECT id, type, payload::text AS payload, source, user_id, timestamp_ms
+FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1
+"""
+_MARK = """
+UPDATE outbox AS o SET stream_id = v.sid, published_at = now()
+FROM unnest($1::bigint[], $2::text[]) AS v(id, sid)
+WHERE o.id = v.id AND o.published_at IS NULL
+"""
+_PUBLISHED_AMONG = "SELECT id FROM outbox WHERE id = ANY($1::bigint[]) AND published_at IS NOT NULL"
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A libpq-style URL asyncpg accepts, whatever SQLAlchemy dialect `url` names."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _event_of(row: Any) -> NewEvent:
+    return NewEvent(
+        type=row["type"],
+        payload=orjson.loads(row["payload"]),
+        source=row["source"],
+        timestamp_ms=row["timestamp_ms"],
+        user_id=row["user_id"],
+    )
+
+
+class Relay:
+    """Moves outbox rows onto the stream while it holds the relay lock."""
+
+    def __init__(
+        self,
+        database_url: str,
+        stream: EventStream,
+        *,
+        batch_size: int = 500,
+        poll_s: float = 1.0,
+        retry_s: float = 1.0,
+    ) -> None:
+        self.dsn = asyncpg_dsn(database_url)
+        self.stream = stream
+        self.batch_size = batch_size
+        self.poll_s = poll_s
+        self.retry_s = retry_s
+        self.is_leader = False
+
+    async def run(self) -> None:
+        """Relay for as long as this task lives; survive every failure but cancellation."""
+        while True:
+            try:
+                await self._serve_one_connection()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("outbox relay failed; retrying in %.1f s", self.retry_s)
+            await asyncio.sleep(self.retry_s)
+
+    async def _serve_one_connection(self) -> None:
+        conn = await asyncpg.connect(self.dsn, timeout=10)
+        try:
+            await self._wait_for_lock(conn)
+            self.is_leader = True
+            logger.info("outbox relay: leading")
+            await self._lead(conn)
+        finally:
+            self.is_leader = False
+            # Closing the connection is what frees the lock for the other nodes.
+            with suppress(Exception):
+                await asyncio.shield(conn.close(timeout=2))
+
+    async def _wait_for_lock(self, conn: asyncpg.Connection) -> None:
+        # Polling, not pg_advisory_lock: a blocked call would hide a dead connection.
+        while True:
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
+                return
+            await asyncio.sleep(self.retry_s)
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        wake = asyncio.Event()
+        await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
+        await self._settle_relayed(conn)
+        while True:
+            wake.clear()
+            while await self.relay_batch(conn) == self.batch_size:
+                pass
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_s):
+                    await wake.wait()
+
+    async def _settle_relayed(self, conn: asyncpg.Connection) -> None:
+        """Forget rows a previous relay appended and marked but did not get to forget."""
+        relayed = await self.stream.relayed_outbox_ids()
+        if relayed:
+            rows = await conn.fetch(_PUBLISHED_AMONG, relayed)
+            await self.stream.forget_relayed([row["id"] for row in rows])
+
+    async def relay_batch(self, conn: asyncpg.Connection) -> int:
+        """Publish the oldest unpublished rows; how many there were."""
+        rows = await conn.fetch(_UNPUBLISHED, self.batch_size)
+        if not rows:
+            return 0
+        outbox_ids = [row["id"] for row in rows]
+        stream_ids = await self.stream.append_outbox([(row["id"], _event_of(row)) for row in rows])
+        await conn.execute(_MARK, outbox_ids, stream_ids)
+        await self.stream.forget_relayed(outbox_ids)
+        return len(rows)

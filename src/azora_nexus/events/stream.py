@@ -1,0 +1,131 @@
+"""The Redis stream `azora:events`: the bus every node appends to and tails.
+
+Each entry holds the envelope body under `e` (and, when it came from the outbox, the
+outbox row id under `o`); the entry id is the event id. The stream is capped with
+`MAXLEN ~`; history beyond the cap lives in the Mongo archive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from azora_nexus.events.envelope import Event, NewEvent
+
+STREAM_KEY = "azora:events"
+# outbox id -> stream id of every outbox row appended but not yet marked in PostgreSQL.
+RELAYED_KEY = "azora:events:relayed"
+
+# Appending a batch of outbox rows and remembering their stream ids happens in one atomic
+# step, and a row already appended is never appended again: a relay that dies after XADD
+# and before marking its rows (or a second relay racing the first) cannot publish twice.
+_APPEND_OUTBOX = """
+local ids = {}
+for i = 2, #ARGV, 2 do
+  local sid = redis.call('HGET', KEYS[2], ARGV[i])
+  if not sid then
+    sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1], 'o', ARGV[i])
+    redis.call('HSET', KEYS[2], ARGV[i], sid)
+  end
+  ids[#ids + 1] = sid
+end
+return ids
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def decode_entry(entry_id: bytes | str, fields: dict[Any, Any] | None) -> Event | None:
+    """The event of one stream entry; None for an entry trimmed away under a reader."""
+    if not fields:
+        return None
+    body = fields.get(b"e", fields.get("e"))
+    if body is None:
+        return None
+    return Event.decode(_text(entry_id), body)
+
+
+def decode_entries(entries: Sequence[Any]) -> list[Event]:
+    events = []
+    for entry_id, fields in entries:
+        event = decode_entry(entry_id, fields)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+@dataclass(frozen=True)
+class EventStream:
+    """Appends to and reads from the event stream."""
+
+    redis: Redis
+    maxlen: int = 100_000
+    key: str = STREAM_KEY
+    relayed_key: str = RELAYED_KEY
+
+    async def append(self, event: NewEvent) -> Event:
+        """`event` on the stream, with the id the stream gave it."""
+        entry_id = await self.redis.xadd(
+            self.key, {"e": event.encode()}, maxlen=self.maxlen, approximate=True
+        )
+        return event.with_id(_text(entry_id))
+
+    async def append_outbox(self, rows: Sequence[tuple[int, NewEvent]]) -> list[str]:
+        """Stream ids of outbox rows `(outbox id, event)`, each appended at most once ever."""
+        if not rows:
+            return []
+        args: list[Any] = [self.maxlen]
+        for outbox_id, event in rows:
+            args.extend((outbox_id, event.encode()))
+        ids = await self.redis.eval(_APPEND_OUTBOX, 2, self.key, self.relayed_key, *args)
+        return [_text(i) for i in ids]
+
+    async def forget_relayed(self, outbox_ids: Sequence[int]) -> None:
+        """Drop the memory of rows PostgreSQL now records as published."""
+        if outbox_ids:
+            await self.redis.hdel(self.relayed_key, *[str(i) for i in outbox_ids])
+
+    async def relayed_outbox_ids(self) -> list[int]:
+        return [int(k) for k in await self.redis.hkeys(self.relayed_key)]
+
+    async def read_after(self, after: str | None, count: int) -> list[Event]:
+        """Up to `count` events after `after` (from the oldest when None), oldest first."""
+        start = "-" if after is None else f"({after}"
+        entries: Any = await self.redis.xrange(self.key, start, "+", count=count)
+        return decode_entries(entries)
+
+    async def window_after(self, after: str | None, count: int) -> tuple[str | None, list[Event]]:
+        """The oldest id on the stream and up to `count` events after `after`, read atomically."""
+        start = "-" if after is None else f"({after}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xrange(self.key, "-", "+", count=1)
+            pipe.xrange(self.key, start, "+", count=count)
+            oldest, entries = await pipe.execute()
+        return (_text(oldest[0][0]) if oldest else None), decode_entries(entries)
+
+    async def first_id(self) -> str | None:
+        """The id of the oldest event still on the stream."""
+        entries: Any = await self.redis.xrange(self.key, "-", "+", count=1)
+        return _text(entries[0][0]) if entries else None
+
+    async def last_id(self) -> str:
+        """The newest id the stream ever gave ("0-0" when it has none)."""
+        try:
+            info = await self.redis.xinfo_stream(self.key)
+        except ResponseError:  # no such key yet
+            return "0-0"
+        return _text(info["last-generated-id"])
+
+    async def wait_after(self, after: str, *, block_ms: int, count: int) -> tuple[list[Event], str]:
+        """Events after `after` (waiting up to `block_ms` for one), and the id read up to."""
+        reply: Any = await self.redis.xread({self.key: after}, count=count, block=block_ms)
+        if not reply or not reply[0][1]:
+            return [], after
+        entries = reply[0][1]
+        return decode_entries(entries), _text(entries[-1][0])

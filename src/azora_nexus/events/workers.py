@@ -1,0 +1,82 @@
+"""The event bus of one node and its background workers: relay, tailer, archiver."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from azora_nexus.documents.client import Documents
+from azora_nexus.events.archive import Archive
+from azora_nexus.events.archiver import Archiver
+from azora_nexus.events.bus import EventBus
+from azora_nexus.events.history import History
+from azora_nexus.events.relay import Relay
+from azora_nexus.events.stream import EventStream
+from azora_nexus.events.tailer import StreamTailer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventParts:
+    """What the rest of Nexus uses of the event system."""
+
+    bus: EventBus
+    tailer: StreamTailer
+    relay: Relay
+    archiver: Archiver
+
+
+@asynccontextmanager
+async def open_events(
+    *,
+    database_url: str,
+    redis: Redis,
+    documents: Documents,
+    stream_maxlen: int,
+    background: bool = True,
+) -> AsyncIterator[EventParts]:
+    """The bus; with `background`, its relay, tailer and archiver run until exit."""
+    stream = EventStream(redis, maxlen=stream_maxlen)
+    archive = Archive(documents)
+    parts = EventParts(
+        bus=EventBus(stream=stream, history=History(stream=stream, archive=archive)),
+        tailer=StreamTailer(stream),
+        relay=Relay(database_url, stream),
+        archiver=Archiver(redis, archive),
+    )
+    if not background:
+        yield parts
+        return
+    await parts.tailer.start()
+    tasks = [
+        _spawn(parts.relay.run(), "outbox relay"),
+        _spawn(parts.tailer.run(), "stream tailer"),
+        _spawn(parts.archiver.run(), "archiver"),
+    ]
+    try:
+        yield parts
+    finally:
+        await _stop(tasks)
+
+
+async def _stop(tasks: list[asyncio.Task[None]], timeout_s: float = 3.0) -> None:
+    """Cancel the workers and wait for them, but never let a stuck driver call hold up exit."""
+    for task in tasks:
+        task.cancel()
+    _, stuck = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in stuck:
+        logger.warning("%s did not stop within %.0f s; leaving it", task.get_name(), timeout_s)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            logger.error("%s ended with %r", task.get_name(), task.exception())
+
+
+def _spawn(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    return asyncio.create_task(work, name=name)

@@ -1,0 +1,59 @@
+"""Resume after an id: stored events first, then live ones, with no gap and no repeat.
+
+The socket's live events are buffered from before the first read of history; the replay
+reads history to its end, then sends the buffered events it has not already sent and
+switches the socket to live. The window it covered stays with the socket so that a live
+event the tailer has not reached yet is not sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from azora_nexus.events.bus import EventBus
+from azora_nexus.events.envelope import parse_event_id
+from azora_nexus.events.history import EventFilter
+from azora_nexus.events.taxonomy import TypeSelector
+from azora_nexus.realtime.audience import visible_only_to
+from azora_nexus.realtime.fanout import Fanout
+from azora_nexus.realtime.subscriptions import ReplayWindow, Subscriber
+
+logger = logging.getLogger(__name__)
+
+BATCH = 1000
+
+
+async def replay(
+    bus: EventBus, fanout: Fanout, subscriber: Subscriber, selector: TypeSelector, after: str
+) -> None:
+    """Send `subscriber` every stored event of `selector` after `after`, then go live."""
+    events_filter = EventFilter(types=selector, viewer=visible_only_to(subscriber.principal))
+    cursor = after
+    try:
+        while True:
+            batch = await bus.read(cursor, BATCH, events_filter)
+            for event in batch:
+                await fanout.send(subscriber, event)
+            if batch:
+                cursor = batch[-1].id
+            if len(batch) < BATCH:
+                break
+    except asyncio.CancelledError:
+        subscriber.buffer = None
+        raise
+    except Exception:
+        logger.exception("replay for socket %s failed after %s", subscriber.sid, cursor)
+    if cursor != after:
+        window = ReplayWindow(selector, parse_event_id(after), parse_event_id(cursor))
+        subscriber.windows.append(window)
+    await _go_live(fanout, subscriber)
+
+
+async def _go_live(fanout: Fanout, subscriber: Subscriber) -> None:
+    while subscriber.buffer:
+        pending, subscriber.buffer = subscriber.buffer, []
+        for event in pending:
+            if not subscriber.already_replayed(event):
+                await fanout.send(subscriber, event)
+    subscriber.buffer = None

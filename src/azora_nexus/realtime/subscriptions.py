@@ -1,0 +1,112 @@
+"""Each socket's subscriptions, indexed by type and by pattern so an event finds its sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from azora_nexus.auth.tokens import Principal
+from azora_nexus.events.envelope import Event
+from azora_nexus.events.taxonomy import TypeSelector
+from azora_nexus.realtime.audience import may_receive
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayWindow:
+    """Events a replay already sent: those of `selector` with ids in (after, until]."""
+
+    selector: TypeSelector
+    after: tuple[int, int]
+    until: tuple[int, int]
+
+    def covers(self, event: Event) -> bool:
+        return self.selector.matches(event.type) and self.after < event.order <= self.until
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One connected socket: who it is, what it wants, and its replay state."""
+
+    sid: str
+    eio_sid: str
+    principal: Principal
+    exact: set[str] = field(default_factory=set)
+    prefixes: set[str] = field(default_factory=set)
+    # While a replay runs, live events wait here so that none is lost or sent out of turn.
+    buffer: list[Event] | None = None
+    windows: list[ReplayWindow] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    replay: asyncio.Task[None] | None = None
+
+    @property
+    def subscribed(self) -> list[str]:
+        return sorted(self.exact) + sorted(f"{p}*" for p in self.prefixes)
+
+    def admit(self, event: Event) -> bool:
+        """Whether a live event should go out now (not buffered, not already replayed)."""
+        if self.buffer is not None:
+            self.buffer.append(event)
+            return False
+        return not self.already_replayed(event)
+
+    def already_replayed(self, event: Event) -> bool:
+        if not self.windows:
+            return False
+        sent = any(w.covers(event) for w in self.windows)
+        # Live events arrive in id order: a window this event has passed is done with.
+        self.windows = [w for w in self.windows if event.order < w.until]
+        return sent
+
+
+class Registry:
+    """Every socket of this node and the indexes from types and patterns to sockets."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, Subscriber] = {}
+        self.by_type: defaultdict[str, set[Subscriber]] = defaultdict(set)
+        self.by_prefix: defaultdict[str, set[Subscriber]] = defaultdict(set)
+
+    def add(self, subscriber: Subscriber) -> None:
+        self.sockets[subscriber.sid] = subscriber
+
+    def get(self, sid: str) -> Subscriber | None:
+        return self.sockets.get(sid)
+
+    def remove(self, sid: str) -> Subscriber | None:
+        subscriber = self.sockets.pop(sid, None)
+        if subscriber is not None:
+            self.unsubscribe(
+                subscriber,
+                TypeSelector(frozenset(subscriber.exact), frozenset(subscriber.prefixes)),
+            )
+        return subscriber
+
+    def subscribe(self, subscriber: Subscriber, selector: TypeSelector) -> None:
+        for name in selector.exact:
+            subscriber.exact.add(name)
+            self.by_type[name].add(subscriber)
+        for prefix in selector.prefixes:
+            subscriber.prefixes.add(prefix)
+            self.by_prefix[prefix].add(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber, selector: TypeSelector) -> None:
+        for index, keys, own in (
+            (self.by_type, selector.exact, subscriber.exact),
+            (self.by_prefix, selector.prefixes, subscriber.prefixes),
+        ):
+            for key in keys:
+                own.discard(key)
+                members = index.get(key)
+                if members is not None:
+                    members.discard(subscriber)
+                    if not members:
+                        del index[key]
+
+    def recipients(self, event: Event) -> list[Subscriber]:
+        """The sockets that subscribed to the event's type and may receive it."""
+        found = set(self.by_type.get(event.type, ()))
+        parts = event.type.split(".")
+        for end in range(1, len(parts)):
+            found.update(self.by_prefix.get(".".join(parts[:end]) + ".", ()))
+        return [s for s in found if may_receive(s.principal, event)]
