@@ -107,6 +107,40 @@ async def start_backends(settings: Settings) -> AsyncIterator[BackendUrls]:
             await asyncio.gather(*(server.stop() for server in started))
 
 
+def lock_owner(data_dir: Path) -> int | None:
+    """The pid of the live process holding the data dir's lock, or None when it is free."""
+    path = data_dir / LOCK_FILE
+    if not path.exists():
+        return None
+    with path.open("r") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = handle.read().strip()
+            return int(owner) if owner.isdigit() else -1
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+@asynccontextmanager
+async def attach_backends(settings: Settings) -> AsyncIterator[BackendUrls]:
+    """The servers a running `azora up` owns on this data dir, or ours for the duration."""
+    if lock_owner(settings.data_dir) is None:
+        async with start_backends(settings) as urls:
+            yield urls
+        return
+    running = configured_urls(settings)
+    for name, server in embedded_servers(settings).items():
+        record = ServerRecord.read(server.data_dir)
+        if running[name] is None and record is not None and is_alive(record.pid):
+            running[name] = record.url
+    if None in running.values():
+        raise BackendStartError(
+            f"the data dir {settings.data_dir} is locked but its servers are not running"
+        )
+    yield _as_backend_urls(running)
+
+
 async def _start(server: ChildServer, started: list[ChildServer]) -> str:
     started.append(server)  # stop even a half-started server
     return await server.start()

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from azora_nexus.backends.archive import WalArchive
 from azora_nexus.backends.process import LOCALHOST, ChildServer
 from azora_nexus.errors import BackendStartError
 
@@ -90,14 +91,36 @@ class EmbeddedPostgres(ChildServer):
     def popen_options(self) -> dict[str, Any]:
         return {"user": SYSTEM_USER, "group": SYSTEM_USER} if self.as_root else {}
 
+    @property
+    def archive(self) -> WalArchive:
+        return WalArchive(self.data_dir.with_name(self.data_dir.name + "-archive"))
+
     def prepare(self) -> None:
         if self.as_root:
             ensure_system_user()
             check_reachable(self.data_dir)
-            shutil.chown(self.data_dir, SYSTEM_USER, grp.getgrnam(SYSTEM_USER).gr_name)
+            self.own(self.data_dir)
         os.chmod(self.data_dir, 0o700)
-        if (self.data_dir / "PG_VERSION").exists():
+        if not (self.data_dir / "PG_VERSION").exists():
+            self.initdb()
+        self.archive.wal.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            self.own(self.archive.wal)
+        # The server is not running here, so a copy of its dir is a valid cold base backup.
+        if not self.archive.has_base() and not (self.data_dir / "recovery.signal").exists():
+            self.archive.take_cold_base(self.data_dir)
+
+    def own(self, path: Path) -> None:
+        """Give `path` (recursively) to the postgres user when we run as root."""
+        if not self.as_root:
             return
+        group = grp.getgrnam(SYSTEM_USER).gr_name
+        shutil.chown(path, SYSTEM_USER, group)
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                shutil.chown(os.path.join(root, name), SYSTEM_USER, group)
+
+    def initdb(self) -> None:
         assert self.bin is not None
         result = subprocess.run(
             [
@@ -136,6 +159,11 @@ class EmbeddedPostgres(ChildServer):
             str(self.port),
             "-k",
             "",
+            # Every WAL segment is archived: the base of point-in-time restores (backup/).
+            "-c",
+            "archive_mode=on",
+            "-c",
+            f"archive_command=test ! -f {self.archive.wal}/%f && cp %p {self.archive.wal}/%f",
         ]
 
     def client_url(self) -> str:

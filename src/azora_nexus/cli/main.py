@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from azora_nexus.cli import admin, server
+from azora_nexus.cli import admin, backup, server
 from azora_nexus.errors import NexusError
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 server.register(app)
 admin.register(app)
+backup.register(app)
 
 
 def run() -> None:

@@ -1,0 +1,1 @@
+"""Backups of the embedded data (PostgreSQL with its WAL, the Mongo documents) and restores."""

@@ -1,0 +1,75 @@
+"""`create_backup`: one self-describing directory holding everything Nexus keeps on disk.
+
+`postgres/base` and `postgres/wal` are the embedded PostgreSQL's continuous archive (a cold
+base copy and every WAL segment since, up to this backup), so a restore can replay to the
+backup's end or to any moment after the base; `mongo/` holds each collection as `.bson`.
+Redis is not backed up: it holds the cache and the recent event stream, both rebuilt from
+PostgreSQL and the Mongo archive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+from azora_nexus.backends.launcher import attach_backends, embedded_servers
+from azora_nexus.backends.postgres import EmbeddedPostgres
+from azora_nexus.backup import documents, postgres
+from azora_nexus.backup.manifest import Manifest
+from azora_nexus.config import Settings
+from azora_nexus.errors import Invalid
+
+OnStep = Callable[[str], None]
+BACKUP_STEPS = 5
+
+
+def default_target(settings: Settings) -> Path:
+    return settings.data_dir / "backups" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+async def create_backup(settings: Settings, target: Path, on_step: OnStep) -> Manifest:
+    """Write a backup of this data dir's servers (running or not) to the new dir `target`."""
+    if settings.database_url:
+        raise Invalid(
+            "azora backup covers the embedded PostgreSQL (DATABASE_URL is set): back up an "
+            "external server with its own tools (pg_basebackup and WAL archiving)"
+        )
+    if target.exists() and any(target.iterdir()):
+        raise Invalid(f"{target} is not empty: a backup needs a new directory")
+    server = embedded_servers(settings)["postgres"]
+    assert isinstance(server, EmbeddedPostgres)
+    archive = server.archive
+    try:
+        async with attach_backends(settings) as urls:
+            on_step("closing the current WAL segment")
+            ended_at = await postgres.close_wal_segment(urls.database)
+            on_step("counting rows")
+            tables = await postgres.table_counts(urls.database)
+            on_step("copying the PostgreSQL base and WAL archive")
+            await asyncio.to_thread(shutil.copytree, archive.base, target / "postgres" / "base")
+            await asyncio.to_thread(shutil.copytree, archive.wal, target / "postgres" / "wal")
+            on_step("dumping the Mongo documents")
+            collections, indexes = await documents.dump(urls.mongodb, target / "mongo")
+        on_step("writing checksums and the manifest")
+        manifest = Manifest(
+            created_at=time.time(),
+            versions={
+                "azora-nexus": version("azora-nexus"),
+                "postgres": "18",
+                "secantusdb": version("secantusdb"),
+            },
+            pitr_from=archive.base_time(),
+            pitr_to=ended_at,
+            table_counts=tables,
+            collection_counts=collections,
+            indexes=indexes,
+        )
+        await asyncio.to_thread(manifest.write, target)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # never leave half a backup behind
+        raise
+    return manifest
