@@ -54,3 +54,27 @@ def without_id_and_time(event: dict[str, Any]) -> dict[str, Any]:
     assert isinstance(event["timestamp"], int)
     assert abs(event["timestamp"] - time.time() * 1000) < 60_000
     return {k: v for k, v in event.items() if k not in ("id", "timestamp")}
+
+
+async def open_wallet(
+    client: AsyncClient, headers: dict[str, str], currency: str = "USD"
+) -> dict[str, Any]:
+    """The caller's new wallet in `currency`."""
+    response = await client.post("/api/wallets", json={"currency": currency}, headers=headers)
+    assert response.status_code == 201, response.text
+    wallet: dict[str, Any] = response.json()
+    return wallet
+
+
+async def mine(
+    client: AsyncClient, user_id: str, amount: str, currency: str = "USD"
+) -> dict[str, Any]:
+    """Credit `user_id` from the mining pool (as an admin)."""
+    response = await client.post(
+        "/api/rewards/mining",
+        json={"userId": user_id, "currency": currency, "amount": amount},
+        headers=ADMIN,
+    )
+    assert response.status_code == 201, response.text
+    transaction: dict[str, Any] = response.json()
+    return transaction

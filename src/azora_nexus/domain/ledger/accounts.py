@@ -61,3 +61,36 @@ async def ensure_wallet(
         if found is not None:
             return uuid.UUID(str(found.id)), bool(found.created)
     raise RuntimeError(f"wallet {user_id}/{currency} could not be opened")
+
+
+_WALLETS = text(
+    """
+    WITH created AS (
+        INSERT INTO wallets (user_id, currency)
+        SELECT user_id, :currency FROM unnest(CAST(:user_ids AS uuid[])) AS u(user_id)
+        ON CONFLICT (user_id, currency) DO NOTHING RETURNING id, user_id
+    )
+    SELECT id, user_id, true AS created FROM created
+    UNION ALL
+    SELECT id, user_id, false AS created FROM wallets
+    WHERE user_id = ANY(CAST(:user_ids AS uuid[])) AND currency = :currency
+    """
+)
+
+
+async def ensure_wallets(
+    session: AsyncSession, user_ids: list[uuid.UUID], currency: Currency
+) -> dict[uuid.UUID, tuple[uuid.UUID, bool]]:
+    """Each user's wallet id in `currency` and whether this call opened it (one round trip
+    unless a concurrent opener raced us)."""
+    found: dict[uuid.UUID, tuple[uuid.UUID, bool]] = {}
+    for _ in range(_ATTEMPTS):
+        missing = [u for u in user_ids if u not in found]
+        if not missing:
+            break
+        rows = await session.execute(_WALLETS, {"user_ids": missing, "currency": currency.value})
+        for row in rows:
+            found[row.user_id] = (row.id, bool(row.created))
+    if len(found) != len(set(user_ids)):
+        raise RuntimeError(f"wallets in {currency} could not be opened for every user")
+    return found

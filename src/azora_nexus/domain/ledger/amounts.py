@@ -55,4 +55,4 @@ def parse_amount(value: Decimal | str, currency: Currency, *, field: str = "amou
 
 def format_amount(amount: Decimal, currency: Currency) -> str:
     """`amount` as the wire's decimal string, with exactly the currency's places."""
-    return str(MONEY_CONTEXT.quantize(amount, Decimal(1).scaleb(-SCALE[currency])))
+    return format(MONEY_CONTEXT.quantize(amount, Decimal(1).scaleb(-SCALE[currency])), "f")

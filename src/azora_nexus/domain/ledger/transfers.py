@@ -1,0 +1,163 @@
+"""Transfers between users' wallets, and a wallet's history."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from azora_nexus.api.paging import Page, PageRequest, next_cursor
+from azora_nexus.auth.tokens import Principal
+from azora_nexus.cache import keys
+from azora_nexus.domain.access import require_owner_or_privileged
+from azora_nexus.domain.ledger.amounts import format_amount, parse_amount
+from azora_nexus.domain.ledger.models import Currency, TransactionKind
+from azora_nexus.domain.ledger.postings import PostedTransaction, Posting, post_transaction
+from azora_nexus.domain.ledger.schemas import TransactionPublic, TransferRequest, WalletEntry
+from azora_nexus.domain.ledger.service import find_wallet
+from azora_nexus.domain.ledger.views import transaction_public
+from azora_nexus.errors import CurrencyMismatch, Invalid, NotFound
+from azora_nexus.events.outbox import add_event
+from azora_nexus.sync import invalidate_after_commit
+
+SOURCE = "wallets"
+
+_PARTIES = text("SELECT id, user_id, currency FROM wallets WHERE id IN (:source, :target)")
+
+_HISTORY = text(
+    """
+    SELECT p.id, p.amount, p.currency, t.id AS transaction_id, t.kind, t.memo, t.created_at
+    FROM ledger_postings AS p JOIN ledger_transactions AS t ON t.id = p.transaction_id
+    WHERE p.wallet_id = :wallet_id AND p.id < :before
+    ORDER BY p.id DESC LIMIT :limit
+    """
+)
+_NO_CURSOR = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    wallet_id: uuid.UUID
+    user_id: uuid.UUID
+    currency: Currency
+
+
+def request_hash(body: TransferRequest) -> str:
+    """A fingerprint of what a transfer asks, so a reused key with another body is caught."""
+    fields = body.model_dump(mode="json", exclude={"idempotency_key"})
+    fields["amount"] = str(parse_amount(fields["amount"], Currency.ETH).normalize())
+    return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def parties(session: AsyncSession, body: TransferRequest) -> tuple[Party, Party]:
+    """The source and target wallets; NotFound when either does not exist."""
+    rows = await session.execute(
+        _PARTIES, {"source": body.from_wallet_id, "target": body.to_wallet_id}
+    )
+    found = {row.id: Party(row.id, row.user_id, Currency(row.currency)) for row in rows}
+    for wallet_id in (body.from_wallet_id, body.to_wallet_id):
+        if wallet_id not in found:
+            raise NotFound(f"no wallet {wallet_id}")
+    return found[body.from_wallet_id], found[body.to_wallet_id]
+
+
+async def announce(
+    session: AsyncSession, posted: PostedTransaction, source: Party, target: Party
+) -> None:
+    """Tell both parties (`finance.transaction.completed`) and drop their cached wallets."""
+    amount = posted.postings[-1].amount
+    payload = {
+        "transactionId": str(posted.id),
+        "fromWalletId": str(source.wallet_id),
+        "toWalletId": str(target.wallet_id),
+        "amount": format_amount(amount, source.currency),
+        "currency": source.currency.value,
+        "memo": posted.memo,
+    }
+    for party in (source, target):
+        await add_event(
+            session,
+            "finance.transaction.completed",
+            payload,
+            source=SOURCE,
+            user_id=str(party.user_id),
+        )
+    invalidate_after_commit(
+        session,
+        [
+            keys.wallet(source.wallet_id),
+            keys.wallet(target.wallet_id),
+            keys.user_wallets(source.user_id),
+            keys.user_wallets(target.user_id),
+        ],
+    )
+
+
+async def transfer(
+    session: AsyncSession, body: TransferRequest, *, actor: Principal
+) -> TransactionPublic:
+    """Move `amount` between two wallets of one currency, once per idempotency key.
+
+    Forbidden unless the caller owns the source wallet (or is admin/service);
+    CurrencyMismatch, InsufficientFunds (409); Invalid (422) past the currency's scale.
+    """
+    if body.from_wallet_id == body.to_wallet_id:
+        raise Invalid("a transfer needs two different wallets")
+    fingerprint = request_hash(body)
+    async with session.begin():
+        source, target = await parties(session, body)
+        require_owner_or_privileged(actor, source.user_id, "wallet")
+        if source.currency != target.currency:
+            raise CurrencyMismatch(f"cannot move {source.currency} into a {target.currency} wallet")
+        amount = parse_amount(body.amount, source.currency)
+        posted = await post_transaction(
+            session,
+            kind=TransactionKind.TRANSFER,
+            idempotency_key=body.idempotency_key,
+            request_hash=fingerprint,
+            postings=[
+                Posting(source.currency, -amount, wallet_id=source.wallet_id),
+                Posting(source.currency, amount, wallet_id=target.wallet_id),
+            ],
+            memo=body.memo,
+            created_by=actor.user_id,
+        )
+        if not posted.replayed:
+            await announce(session, posted, source, target)
+    return transaction_public(posted)
+
+
+async def wallet_history(
+    session: AsyncSession, wallet_id: uuid.UUID, page: PageRequest, *, actor: Principal
+) -> Page[WalletEntry]:
+    """What each transaction did to the wallet, newest first (its owner or admin/service)."""
+    before = _NO_CURSOR
+    if page.after is not None:
+        try:
+            [raw] = page.after
+            before = int(raw)
+        except ValueError as exc:
+            raise Invalid("after: not a cursor of this list") from exc
+    async with session.begin():
+        await find_wallet(session, wallet_id, actor=actor)
+        rows = (
+            await session.execute(
+                _HISTORY, {"wallet_id": wallet_id, "before": before, "limit": page.limit + 1}
+            )
+        ).all()
+    items = [
+        WalletEntry(
+            transaction_id=row.transaction_id,
+            kind=TransactionKind(row.kind),
+            amount=format_amount(row.amount, Currency(row.currency)),
+            currency=Currency(row.currency),
+            memo=row.memo,
+            created_at=row.created_at,
+        )
+        for row in rows[: page.limit]
+    ]
+    return Page(items=items, next=next_cursor(rows, page, lambda row: [str(row.id)]))
