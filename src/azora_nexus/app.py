@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from azora_nexus.api.errors import install_error_handlers
 from azora_nexus.api.router import router
 from azora_nexus.config import Settings
+from azora_nexus.metrics import HttpMetrics
 from azora_nexus.nexus import open_nexus
 from azora_nexus.realtime.namespace import Realtime
 from azora_nexus.realtime.server import create_socketio_server
@@ -36,6 +37,7 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
         summary="The data layer and real-time event hub of the Azora platform",
     )
     install_error_handlers(api)
+    api.add_middleware(HttpMetrics)
     api.include_router(router)
     return api
 

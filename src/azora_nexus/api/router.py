@@ -15,6 +15,7 @@ from azora_nexus.api.routes import (
     events,
     health,
     jobs,
+    metrics,
     rewards,
     users,
     wallets,
@@ -22,6 +23,7 @@ from azora_nexus.api.routes import (
 
 router = APIRouter()
 router.include_router(health.router)
+router.include_router(metrics.router)
 router.include_router(cache.router)
 router.include_router(events.router)
 router.include_router(courses.router)

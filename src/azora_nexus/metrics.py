@@ -1,0 +1,125 @@
+"""Prometheus metrics of a Nexus node: what `/metrics` serves and the Grafana dashboard reads.
+
+Counters bumped deep in the code (HTTP, events, the ledger) live here; gauges that describe
+shared state (outbox lag, stream length, backend health, sockets) are read at scrape time
+by `refresh_gauges`, so no loop polls them between scrapes. The cache's counters come from
+its own collector in the node's registry (cache/metrics.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import text
+
+from azora_nexus.events.stream import STREAM_KEY
+from azora_nexus.health import check_backends
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import CollectorRegistry
+
+    from azora_nexus.nexus import Nexus
+
+HTTP_REQUESTS = Counter(
+    "azora_http_requests",
+    "HTTP requests answered, by route template and status",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "azora_http_request_duration_seconds",
+    "HTTP request latency, by route template",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+SOCKETS_CONNECTED = Gauge("azora_sockets_connected", "Socket.IO sockets connected to this node")
+EVENTS_PUBLISHED = Counter("azora_events_published", "Events put on the stream", ["type"])
+EVENTS_DELIVERED = Counter(
+    "azora_events_delivered", "Event deliveries to sockets of this node", ["type"]
+)
+EVENTS_DROPPED = Counter(
+    "azora_events_dropped", "Events not delivered to a socket that matched", ["type", "reason"]
+)
+OUTBOX_LAG_ROWS = Gauge("azora_outbox_lag_rows", "Committed outbox rows not yet on the stream")
+OUTBOX_LAG_SECONDS = Gauge(
+    "azora_outbox_lag_seconds", "Age of the oldest outbox row not yet on the stream"
+)
+STREAM_LENGTH = Gauge("azora_stream_length", "Entries in the event stream")
+LEDGER_TRANSFERS = Counter("azora_ledger_transfers", "Ledger transactions posted", ["kind"])
+LEDGER_REFUSALS = Counter("azora_ledger_refusals", "Ledger movements refused", ["reason"])
+BACKEND_UP = Gauge("azora_backend_up", "1 when the backend answered its check", ["backend"])
+BACKEND_LATENCY = Gauge(
+    "azora_backend_latency_seconds", "How long the backend's check took", ["backend"]
+)
+
+OUTBOX_LAG_SQL = text(
+    "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) "
+    "FROM outbox WHERE published_at IS NULL"
+)
+
+
+async def refresh_gauges(nexus: Nexus, sockets_connected: int) -> None:
+    """Read the state gauges now; a backend that does not answer is reported down."""
+    checks = await check_backends(
+        nexus.db, nexus.redis, nexus.documents, nexus.settings.backend_timeout_s
+    )
+    up = {check.name: check.ok for check in checks}
+    for check in checks:
+        BACKEND_UP.labels(check.name).set(1 if check.ok else 0)
+        BACKEND_LATENCY.labels(check.name).set(check.latency_ms / 1000)
+    SOCKETS_CONNECTED.set(sockets_connected)
+    if up.get("postgres"):
+        async with nexus.db.engine.connect() as conn:
+            rows, age_s = (await conn.execute(OUTBOX_LAG_SQL)).one()
+        OUTBOX_LAG_ROWS.set(rows)
+        OUTBOX_LAG_SECONDS.set(float(age_s))
+    if up.get("redis"):
+        STREAM_LENGTH.set(await nexus.redis.xlen(STREAM_KEY))
+
+
+def exposition(node_registry: CollectorRegistry) -> bytes:
+    """The Prometheus text of this process's metrics and of the node's own collectors."""
+    return generate_latest(REGISTRY) + generate_latest(node_registry)
+
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]],
+    Awaitable[None],
+]
+
+
+class HttpMetrics:
+    """ASGI middleware counting HTTP requests by route template (not raw path) and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[..., Awaitable[Any]],
+        send: Callable[..., Awaitable[Any]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = scope.get("route")
+            # Unmatched paths share one label, so scanners cannot blow up the series count.
+            template = getattr(route, "path", "unmatched")
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)

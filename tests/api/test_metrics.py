@@ -1,0 +1,33 @@
+"""`GET /metrics` serves the Prometheus text format with the node's metrics."""
+
+from __future__ import annotations
+
+from httpx import AsyncClient
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_metrics_count_requests_by_route_and_report_backends(client: AsyncClient) -> None:
+    await client.get("/health")
+    await client.get("/no/such/path")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    values = samples(response.text)
+    health = frozenset({("method", "GET"), ("route", "/health"), ("status", "200")})
+    unmatched = frozenset({("method", "GET"), ("route", "unmatched"), ("status", "404")})
+    assert values[("azora_http_requests_total", health)] >= 1
+    assert values[("azora_http_requests_total", unmatched)] >= 1
+    for backend in ("postgres", "redis", "mongo"):
+        assert values[("azora_backend_up", frozenset({("backend", backend)}))] == 1
+    assert values[("azora_outbox_lag_rows", frozenset())] == 0
+    assert ("azora_stream_length", frozenset()) in values
+    assert values[("azora_sockets_connected", frozenset())] == 0
+    assert any(name.startswith("azora_cache_") for name, _ in values)
