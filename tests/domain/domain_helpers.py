@@ -7,11 +7,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
 
 from azora_nexus.database.engine import Database
+from azora_nexus.domain.ledger.accounts import ensure_wallet, system_account_id
+from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind
+from azora_nexus.domain.ledger.postings import Posting, post_transaction
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,70 @@ async def outbox_types(db: Database) -> list[str]:
     async with db.sessions() as session:
         rows = await session.scalars(text("SELECT type FROM outbox ORDER BY id"))
         return list(rows)
+
+
+async def fund(db: Database, user_id: uuid.UUID, currency: Currency, amount: str) -> uuid.UUID:
+    """The user's wallet in `currency`, credited `amount` from the mining pool."""
+    async with db.transaction() as session:
+        wallet_id, _ = await ensure_wallet(session, user_id, currency)
+        pool = await system_account_id(session, SystemAccountKind.MINING_POOL, currency)
+        await post_transaction(
+            session,
+            kind=TransactionKind.MINING_REWARD,
+            idempotency_key=f"test-fund:{uuid.uuid4()}",
+            request_hash="test-fund",
+            postings=[
+                Posting(currency, -Decimal(amount), system_account_id=pool),
+                Posting(currency, Decimal(amount), wallet_id=wallet_id),
+            ],
+        )
+    return wallet_id
+
+
+async def balance_of(db: Database, user_id: uuid.UUID, currency: Currency) -> Decimal | None:
+    """The user's wallet balance in `currency`, or None without a wallet."""
+    async with db.sessions() as session:
+        found: Decimal | None = await session.scalar(
+            text("SELECT balance FROM wallets WHERE user_id = :u AND currency = :c"),
+            {"u": user_id, "c": currency.value},
+        )
+        return found
+
+
+async def escrow_balance(db: Database, currency: Currency) -> Decimal:
+    async with db.sessions() as session:
+        found: Decimal | None = await session.scalar(
+            text("SELECT balance FROM system_accounts WHERE kind = 'escrow' AND currency = :c"),
+            {"c": currency.value},
+        )
+        return Decimal(0) if found is None else found
+
+
+async def assert_ledger_exact(db: Database) -> None:
+    """Every account's balance equals the sum of its postings; each currency sums to zero."""
+    async with db.sessions() as session:
+        drift = (
+            await session.execute(
+                text(
+                    """
+                    SELECT a.id FROM (
+                        SELECT id, balance FROM wallets UNION ALL
+                        SELECT id, balance FROM system_accounts
+                    ) AS a
+                    LEFT JOIN ledger_postings p
+                      ON p.wallet_id = a.id OR p.system_account_id = a.id
+                    GROUP BY a.id, a.balance
+                    HAVING a.balance <> coalesce(sum(p.amount), 0)
+                    """
+                )
+            )
+        ).all()
+        unbalanced = (
+            await session.execute(
+                text(
+                    "SELECT currency FROM ledger_postings GROUP BY currency HAVING sum(amount) <> 0"
+                )
+            )
+        ).all()
+    assert drift == []
+    assert unbalanced == []
