@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from azora_nexus.database.engine import Database
+from azora_nexus.cache.cache import open_cache
+from azora_nexus.database.engine import Database, create_engine
 from azora_nexus.domain.ledger.accounts import ensure_wallet, system_account_id
 from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind
 from azora_nexus.domain.ledger.postings import Posting, post_transaction
+from azora_nexus.sync import bind_cache
 
 WalletFactory = Callable[..., Awaitable[uuid.UUID]]
 
@@ -59,3 +63,63 @@ def wallet_factory(db: Database) -> WalletFactory:
         return wallet_id
 
     return create
+
+
+@asynccontextmanager
+async def open_ledger_db(
+    database_url: str, redis_url: str, *, pool_size: int = 20
+) -> AsyncIterator[Database]:
+    """A database whose sessions invalidate through a cache, as the app's do."""
+    engine = create_engine(database_url, pool_size=pool_size)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        async with open_cache(redis_url) as cache:
+            bind_cache(sessions, cache)
+            yield Database(engine=engine, sessions=sessions)
+    finally:
+        await engine.dispose()
+
+
+async def check_ledger(db: Database) -> None:
+    """The invariants: no wallet below zero, every balance the sum of its postings, every
+    transaction balanced per currency, and the balances of all accounts summing to zero."""
+    async with db.sessions() as session:
+        negative = await session.scalar(text("SELECT count(*) FROM wallets WHERE balance < 0"))
+        drifted = await session.scalar(
+            text(
+                """
+                SELECT count(*) FROM (
+                    SELECT w.id FROM wallets w LEFT JOIN ledger_postings p ON p.wallet_id = w.id
+                    GROUP BY w.id, w.balance HAVING w.balance <> coalesce(sum(p.amount), 0)
+                    UNION ALL
+                    SELECT s.id FROM system_accounts s
+                    LEFT JOIN ledger_postings p ON p.system_account_id = s.id
+                    GROUP BY s.id, s.balance HAVING s.balance <> coalesce(sum(p.amount), 0)
+                ) AS bad
+                """
+            )
+        )
+        unbalanced = await session.scalar(
+            text(
+                """
+                SELECT count(*) FROM (
+                    SELECT transaction_id FROM ledger_postings
+                    GROUP BY transaction_id, currency HAVING sum(amount) <> 0
+                ) AS bad
+                """
+            )
+        )
+        totals = (
+            await session.execute(
+                text(
+                    """
+                    SELECT currency, sum(balance) AS total FROM (
+                        SELECT currency, balance FROM wallets
+                        UNION ALL SELECT currency, balance FROM system_accounts
+                    ) AS accounts GROUP BY currency
+                    """
+                )
+            )
+        ).all()
+    assert (negative, drifted, unbalanced) == (0, 0, 0)
+    assert all(row.total == 0 for row in totals), totals
