@@ -51,6 +51,9 @@ class CacheOptions:
     prefix: str = DEFAULT_PREFIX
     ttl_s: float = 300.0  # how long a value lives unless a write removes it first
     timeout_s: float = 0.5  # a Redis call slower than this opens the breaker
+    # Connecting (and waiting for a pooled connection) may take longer: a burst of new
+    # connections on a busy machine is not an outage. Refused connections fail at once.
+    connect_timeout_s: float = 2.0
     retry_s: float = 1.0  # how often an open breaker lets one probe through
     lease_ttl_s: float = 5.0  # a fill lease outlives a crashed loader by at most this
     wait_s: float = 1.0  # how long a reader waits for another's fill before loading itself
@@ -187,7 +190,13 @@ async def open_cache(
 ) -> AsyncIterator[Cache]:
     """A cache on its own Redis pool (no retries: a failure must reach the breaker at once)."""
     options = options or CacheOptions()
-    redis = create_redis(url, timeout_s=options.timeout_s, retries=0, pool_size=options.pool_size)
+    redis = create_redis(
+        url,
+        timeout_s=options.timeout_s,
+        connect_timeout_s=options.connect_timeout_s,
+        retries=0,
+        pool_size=options.pool_size,
+    )
     cache = Cache(redis, options)
     if registry is not None:
         cache.collector.register(registry)

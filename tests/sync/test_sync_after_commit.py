@@ -1,0 +1,175 @@
+"""invalidate_after_commit: keys go when the transaction commits, before the writer
+resumes; nothing goes on a rollback; a fill in flight across the write is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from azora_nexus.cache import Cache, CacheOptions, keys, open_cache
+from azora_nexus.database.engine import Database, open_database
+from azora_nexus.nexus import Nexus
+from azora_nexus.sync import (
+    invalidate_after_commit,
+    read_through,
+    refill_after_commit,
+)
+
+KEY = keys.key("row", 1)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    async with open_database(database_url) as opened:
+        async with opened.transaction() as session:
+            await session.execute(text("CREATE TABLE row (id int PRIMARY KEY, version int)"))
+            await session.execute(text("INSERT INTO row VALUES (1, 1)"))
+        yield opened
+
+
+@pytest.fixture
+async def cache(redis_url: str) -> AsyncIterator[Cache]:
+    async with open_cache(redis_url, CacheOptions()) as opened:
+        yield opened
+
+
+async def version(db: Database) -> int:
+    async with db.sessions() as session:
+        return int(await session.scalar(text("SELECT version FROM row WHERE id = 1")))
+
+
+async def bump(session: AsyncSession) -> None:
+    await session.execute(text("UPDATE row SET version = version + 1 WHERE id = 1"))
+
+
+async def cached(cache: Cache, redis: Redis) -> bytes | None:
+    assert cache.store.epoch is not None
+    stored = await redis.get(keys.value_key(cache.options.prefix, cache.store.epoch, KEY))
+    assert stored is None or isinstance(stored, bytes)
+    return stored
+
+
+async def test_a_commit_invalidates_before_the_transaction_block_returns(
+    db: Database, cache: Cache, redis: Redis
+) -> None:
+    assert await read_through(cache, KEY, lambda: version(db)) == 1
+    assert await cached(cache, redis) is not None
+
+    async with db.transaction() as session:
+        await bump(session)
+        invalidate_after_commit(session, [KEY], cache=cache)
+        assert await cached(cache, redis) is not None  # not before the commit
+
+    assert await cached(cache, redis) is None
+    assert await read_through(cache, KEY, lambda: version(db)) == 2
+
+
+async def test_an_explicit_commit_invalidates_too(db: Database, cache: Cache, redis: Redis) -> None:
+    await read_through(cache, KEY, lambda: version(db))
+
+    async with db.sessions() as session:
+        await bump(session)
+        invalidate_after_commit(session, [KEY], cache=cache)
+        await session.commit()
+        assert await cached(cache, redis) is None
+
+
+async def test_a_rollback_invalidates_nothing(db: Database, cache: Cache, redis: Redis) -> None:
+    await read_through(cache, KEY, lambda: version(db))
+
+    async def write_then_fail() -> None:
+        async with db.transaction() as session:
+            await bump(session)
+            invalidate_after_commit(session, [KEY], cache=cache)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await write_then_fail()
+    async with db.transaction() as session:  # the same factory, a later commit: still nothing
+        await session.execute(text("SELECT 1"))
+
+    assert await cached(cache, redis) is not None
+    assert cache.stats.invalidations == 0
+
+
+async def test_keys_of_a_rolled_back_savepoint_still_go_with_the_outer_commit(
+    db: Database, cache: Cache, redis: Redis
+) -> None:
+    await read_through(cache, KEY, lambda: version(db))
+
+    async with db.transaction() as session:
+        invalidate_after_commit(session, [KEY], cache=cache)
+        with pytest.raises(RuntimeError):
+            async with session.begin_nested():
+                raise RuntimeError("inner")
+        await bump(session)
+
+    assert await cached(cache, redis) is None
+
+
+async def test_a_fill_in_flight_across_a_write_is_refused(
+    db: Database, cache: Cache, redis: Redis
+) -> None:
+    read_done = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_load() -> int:
+        found = await version(db)
+        read_done.set()
+        await release.wait()  # the write commits and returns meanwhile
+        return found
+
+    reader = asyncio.ensure_future(read_through(cache, KEY, slow_load))
+    await read_done.wait()
+    async with db.transaction() as session:
+        await bump(session)
+        invalidate_after_commit(session, [KEY], cache=cache)
+    release.set()
+
+    assert await reader == 1  # it began before the write: the old version is its answer
+    assert await cached(cache, redis) is None  # but it could not store it
+    assert cache.stats.fills_rejected == 1
+    assert await read_through(cache, KEY, lambda: version(db)) == 2
+
+
+async def test_refill_after_commit_loads_the_new_value_for_the_next_readers(
+    db: Database, cache: Cache, redis: Redis
+) -> None:
+    await read_through(cache, KEY, lambda: version(db))
+
+    async with db.transaction() as session:
+        await bump(session)
+        refill_after_commit(session, KEY, lambda: version(db), cache=cache)
+    for _ in range(200):
+        if await cached(cache, redis) is not None:
+            break
+        await asyncio.sleep(0.01)
+
+    assert await read_through(cache, KEY, lambda: version(db)) == 2
+    assert (cache.stats.hits, cache.stats.misses, cache.stats.refreshes) == (1, 1, 1)
+
+
+async def test_sessions_of_an_open_nexus_invalidate_through_its_cache(nexus: Nexus) -> None:
+    async with nexus.db.transaction() as session:
+        await session.execute(text("CREATE TABLE row (id int PRIMARY KEY, version int)"))
+        await session.execute(text("INSERT INTO row VALUES (1, 1)"))
+    await read_through(nexus.cache, KEY, lambda: version(nexus.db))
+
+    async with nexus.db.transaction() as session:
+        await bump(session)
+        invalidate_after_commit(session, [KEY], patterns=[keys.pattern("row")])
+
+    assert await read_through(nexus.cache, KEY, lambda: version(nexus.db)) == 2
+    assert nexus.cache.stats.invalidations == 1
+    assert nexus.cache.stats.pattern_invalidations == 1
+
+
+async def test_outside_a_transaction_it_is_refused(db: Database, cache: Cache) -> None:
+    async with db.sessions() as session:
+        with pytest.raises(RuntimeError, match="transaction"):
+            invalidate_after_commit(session, [KEY], cache=cache)
