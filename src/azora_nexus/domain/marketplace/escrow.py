@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.cache import keys
 from azora_nexus.domain.access import get_or_raise, require_owner_or_privileged
-from azora_nexus.domain.ledger.accounts import ensure_wallet, system_account_id
+from azora_nexus.domain.ledger.accounts import system_account_id
 from azora_nexus.domain.ledger.amounts import format_amount
 from azora_nexus.domain.ledger.models import (
     Currency,
@@ -25,6 +25,7 @@ from azora_nexus.domain.ledger.models import (
     Wallet,
 )
 from azora_nexus.domain.ledger.postings import Posting, post_transaction
+from azora_nexus.domain.ledger.service import open_wallet
 from azora_nexus.domain.marketplace.models import (
     Application,
     ApplicationStatus,
@@ -121,15 +122,7 @@ async def release(
         require_owner_or_privileged(actor, contract.poster_id, "contract")
         if contract.status is not ContractStatus.ESCROWED:
             raise Conflict(f"contract {contract_id} is {contract.status.value} already")
-        wallet_id, opened = await ensure_wallet(session, contract.worker_id, contract.currency)
-        if opened:
-            await add_event(
-                session,
-                "finance.wallet.created",
-                {"walletId": str(wallet_id), "currency": contract.currency.value},
-                source=SOURCE,
-                user_id=str(contract.worker_id),
-            )
+        wallet_id = await open_wallet(session, contract.worker_id, contract.currency)
         escrow_id = await system_account_id(session, SystemAccountKind.ESCROW, contract.currency)
         paid = await post_transaction(
             session,

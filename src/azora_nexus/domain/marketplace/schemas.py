@@ -9,15 +9,9 @@ from typing import Annotated
 from pydantic import Field
 
 from azora_nexus.domain.ledger.models import Currency
+from azora_nexus.domain.ledger.schemas import AmountText
 from azora_nexus.domain.marketplace.models import ApplicationStatus, ContractStatus, JobStatus
 from azora_nexus.domain.wire import Description, Title, WireModel
-
-# A positive decimal string (never a JSON number: money is exact); the currency's own scale
-# is checked by the service, which knows the currency.
-DecimalString = Annotated[
-    str,
-    Field(pattern=r"^[0-9]{1,20}(\.[0-9]{1,18})?$", examples=["250.00"]),
-]
 
 
 class JobCreate(WireModel):
@@ -25,7 +19,7 @@ class JobCreate(WireModel):
 
     title: Title
     description: Description = ""
-    budget: DecimalString
+    budget: AmountText
     currency: Currency
 
 
@@ -44,7 +38,7 @@ class ApplicationCreate(WireModel):
     """`POST /api/jobs/{id}/applications`: a proposal and the price asked."""
 
     proposal: Annotated[Description, Field(min_length=1)]
-    bid: DecimalString
+    bid: AmountText
 
 
 class ApplicationPublic(WireModel):
