@@ -1,0 +1,1 @@
+"""The fan-out benchmark: Socket.IO clients over several processes, paced publishing."""

@@ -1,0 +1,126 @@
+"""One fan-out run: connect N clients, warm up, publish at R/s for D s, drain, and count."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azora_nexus.auth.tokens import Role, issue_token
+from bench.fanout.pool import ClientPool, plans_for
+from bench.fanout.profile import Profiler
+from bench.fanout.publisher import Publication, http_client, publish_paced
+from bench.fanout.results import connect_figures, delivery_figures
+from bench.fanout.server import NexusUnderTest
+from bench.fanout.usage import TreeSample, TreeSampler, cpu_percent, sample_tree
+
+
+@dataclass(frozen=True)
+class FanoutOptions:
+    """The workload and how to run it."""
+
+    clients: int = 1000
+    rate: float = 50.0
+    seconds: float = 30.0
+    warmup_s: float = 3.0
+    procs: int = 2
+    concurrency: int = 100  # handshakes in flight per client process
+    event_type: str = "marketplace.job.posted"
+    drain_s: float = 15.0  # the longest wait for stragglers after the last POST
+    quiet_s: float = 3.0  # stop draining after this long without a new delivery
+    connect_only: bool = False
+    timeout_s: float = 30.0
+    publish_timeout_s: float = 10.0
+    publish_connections: int = 8
+    profile_s: float = 0.0
+    profile_native: bool = True
+    profile_path: Path | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+async def run_fanout(options: FanoutOptions, server: NexusUnderTest) -> dict[str, Any]:
+    """Drive one run against `server`; the figures as a JSON-ready dict."""
+    events = 0 if options.connect_only else round(options.rate * options.seconds)
+    plans = plans_for(
+        url=server.url,
+        secret=server.secret,
+        clients=options.clients,
+        procs=options.procs,
+        event_type=options.event_type,
+        events=events,
+        concurrency=options.concurrency,
+        timeout_s=options.timeout_s,
+    )
+    figures: dict[str, Any] = {}
+    async with ClientPool(plans) as pool:
+        idle = sample_tree(server.pid) if server.pid else None
+        connected = await pool.ask("connect", timeout_s=options.timeout_s * 20)
+        await asyncio.sleep(1.0)  # let the server finish the handshakes' leftovers
+        loaded = sample_tree(server.pid) if server.pid else None
+        figures["connect"] = connect_figures(connected, options.clients, idle, loaded)
+        if not options.connect_only:
+            publication, usage = await publish_and_drain(options, server, pool, figures)
+            results = await pool.ask("finish")
+            figures["delivery"] = delivery_figures(results, publication, connected)
+            figures["server"] = usage
+            figures["clients_cpu_s"] = round(sum(r["cpu_s"] for r in results), 2)
+        else:
+            await pool.ask("finish")
+    return figures
+
+
+async def publish_and_drain(
+    options: FanoutOptions, server: NexusUnderTest, pool: ClientPool, figures: dict[str, Any]
+) -> tuple[Publication, dict[str, Any]]:
+    """Warm up, then the measured publication with the server's usage sampled around it."""
+    token = issue_token(server.secret, sub="bench-publisher", role=Role.ADMIN, ttl_s=3600)
+    http = http_client(server.url, token, options.publish_timeout_s, options.publish_connections)
+    async with http, AsyncExitStack() as stack:
+        if options.warmup_s > 0:
+            warm = await publish_paced(
+                http, options.event_type, options.rate, options.warmup_s, warmup=True
+            )
+            figures["warmup"] = warm.summary()
+            await drain(pool, options, "warmup", warm.accepted * figures["connect"]["connected"])
+        usage: dict[str, Any] = {}
+        sampler: TreeSampler | None = None
+        before: TreeSample | None = None
+        if server.pid:
+            sampler = stack.enter_context(TreeSampler(server.pid))
+            if options.profile_s > 0 and options.profile_path is not None:
+                stack.enter_context(
+                    Profiler(
+                        server.pid, options.profile_s, options.profile_path, options.profile_native
+                    )
+                )
+            before = sample_tree(server.pid)
+        publication = await publish_paced(
+            http, options.event_type, options.rate, options.seconds, warmup=False
+        )
+        if server.pid and before is not None:
+            usage["cpu_percent_publishing"] = cpu_percent(before, sample_tree(server.pid))
+        expected = publication.accepted * figures["connect"]["connected"]
+        figures["drain_s"] = await drain(pool, options, "deliveries", expected)
+    if sampler is not None:
+        usage |= sampler.figures()
+    return publication, usage
+
+
+async def drain(pool: ClientPool, options: FanoutOptions, counter: str, expected: int) -> float:
+    """Wait until `expected` deliveries arrived, or none for `quiet_s`; seconds waited."""
+    started = last_progress = time.monotonic()
+    seen = -1
+    while time.monotonic() - started < options.drain_s:
+        total = sum(status[counter] for status in await pool.ask("status"))
+        if total >= expected:
+            break
+        now = time.monotonic()
+        if total != seen:
+            seen, last_progress = total, now
+        elif now - last_progress > options.quiet_s:
+            break
+        await asyncio.sleep(0.1)
+    return round(time.monotonic() - started, 2)
