@@ -1,0 +1,33 @@
+"""Fixtures for Socket.IO tests: a real node on 127.0.0.1 and clients that connect to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from socket_client import Client, Connect, Node, connect_client, serve
+
+from azora_nexus.config import Settings
+
+
+@pytest.fixture
+async def node(settings: Settings) -> AsyncIterator[Node]:
+    """Nexus served over real TCP on a free port for this test."""
+    async with serve(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """`await connect(url, token)`: a connected client, disconnected after the test."""
+    clients: list[Client] = []
+
+    async def create(url: str, token: str | None, *, transport: str = "websocket") -> Client:
+        client = await connect_client(url, token, transport=transport)
+        clients.append(client)
+        return client
+
+    yield create
+    for client in clients:
+        if client.sio.connected:
+            await client.sio.disconnect()

@@ -1,0 +1,226 @@
+"""Socket.IO with a real python-socketio client over TCP: auth, subscribe, audience, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import engineio
+import pytest
+import socketio
+from socket_client import Connect, Node, serve
+
+from azora_nexus.auth.tokens import Role
+from azora_nexus.config import Settings
+from azora_nexus.events.envelope import Event
+
+
+async def alert(node: Node, message: str, user_id: str | None = None) -> Event:
+    return await node.nexus.publish(
+        "system.alert", {"message": message}, source="tests", user_id=user_id
+    )
+
+
+async def test_a_valid_token_connects_and_joins_the_user_room(node: Node, connect: Connect) -> None:
+    client = await connect(node.url, node.token(Role.USER, "u1"))
+    sid = client.sio.get_sid()
+    assert sid is not None
+    assert "user:u1" in node.sio.rooms(sid)
+
+
+@pytest.mark.parametrize(
+    ("auth", "reason"),
+    [
+        (None, "unauthorized: missing token"),
+        ({"token": "not-a-jwt"}, "unauthorized: invalid token"),
+        ({"token": 42}, "unauthorized: missing token"),
+    ],
+)
+async def test_a_missing_or_bad_token_is_refused_with_a_reason(
+    node: Node, auth: dict[str, Any] | None, reason: str
+) -> None:
+    sio = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+    sio.on("connect_error", errors.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await sio.connect(node.url, auth=auth, transports=["websocket"], wait_timeout=5)
+    assert len(errors) == 1
+    assert errors[0]["message"].startswith(reason)
+    await sio.disconnect()
+
+
+async def test_an_expired_token_is_refused(node: Node) -> None:
+    from azora_nexus.auth.tokens import issue_token
+
+    expired = issue_token(node.nexus.jwt_secret, sub="u1", role=Role.USER, ttl_s=-10)
+    sio = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+    sio.on("connect_error", errors.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await sio.connect(node.url, auth={"token": expired}, transports=["websocket"])
+    assert errors == [{"message": "unauthorized: token expired"}]
+    await sio.disconnect()
+
+
+async def test_a_subscriber_receives_the_envelope_under_the_event_type(
+    node: Node, connect: Connect
+) -> None:
+    client = await connect(node.url, node.token(Role.USER, "u1"))
+    ack = await client.subscribe(["finance.transaction.completed"])
+    assert ack == {"ok": True, "subscribed": ["finance.transaction.completed"]}
+    event = await node.nexus.publish(
+        "finance.transaction.completed",
+        {"walletId": "w1", "amount": "100.00"},
+        source="payment-service",
+    )
+    [received] = await client.wait_for(1)
+    assert client.names == ["finance.transaction.completed"]
+    assert received == {
+        "id": event.id,
+        "type": "finance.transaction.completed",
+        "payload": {"walletId": "w1", "amount": "100.00"},
+        "source": "payment-service",
+        "timestamp": event.timestamp_ms,
+    }
+
+
+async def test_polling_transport_delivers_too(node: Node, connect: Connect) -> None:
+    client = await connect(node.url, node.token(Role.USER, "u1"), transport="polling")
+    await client.subscribe(["system.alert"])
+    event = await alert(node, "over polling")
+    assert [e["id"] for e in await client.wait_for(1)] == [event.id]
+    # The server closes: a client-side close leaves the long-poll open until the next ping.
+    closed = asyncio.Event()
+    client.sio.on("disconnect", lambda *_: closed.set())
+    await node.sio.disconnect(client.sio.get_sid())
+    await asyncio.wait_for(closed.wait(), 5)
+
+
+async def test_a_pattern_matches_its_domain_only(node: Node, connect: Connect) -> None:
+    client = await connect(node.url, node.token(Role.USER, "u1"))
+    assert await client.subscribe(["education.*"]) == {"ok": True, "subscribed": ["education.*"]}
+    await node.nexus.publish("finance.wallet.created", {"walletId": "w"}, source="tests")
+    enrolled = await node.nexus.publish(
+        "education.course.enrolled", {"courseId": "c"}, source="tests"
+    )
+    issued = await node.nexus.publish(
+        "education.certificate.issued", {"courseId": "c"}, source="tests"
+    )
+    await client.wait_for(2)
+    await asyncio.sleep(0.2)
+    assert client.ids == [enrolled.id, issued.id]
+    assert client.names == ["education.course.enrolled", "education.certificate.issued"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"types": ["finance.nope"]}, "unknown event type"),
+        ({"types": ["nope.*"]}, "matches no known event type"),
+        ({"types": []}, "non-empty"),
+        ({"types": ["system.alert"], "after": "yesterday"}, "bad event id"),
+        ({"types": ["system.alert"], "after": 5}, "after must be"),
+        ("system.alert", "expected an object"),
+    ],
+)
+async def test_bad_subscriptions_are_refused_in_the_ack(
+    node: Node, connect: Connect, body: Any, message: str
+) -> None:
+    client = await connect(node.url, node.token(Role.USER, "u1"))
+    ack = await client.sio.call("subscribe", body, timeout=5)
+    assert ack["ok"] is False
+    assert ack["error"]["code"] == "invalid"
+    assert message in ack["error"]["message"]
+
+
+async def test_a_users_events_reach_only_that_user_and_admins(node: Node, connect: Connect) -> None:
+    user_a = await connect(node.url, node.token(Role.USER, "a"))
+    user_b = await connect(node.url, node.token(Role.USER, "b"))
+    admin = await connect(node.url, node.token(Role.ADMIN, "root"))
+    service = await connect(node.url, node.token(Role.SERVICE, "svc"))
+    for client in (user_a, user_b, admin, service):
+        await client.subscribe(["system.*"])
+    for_b = await alert(node, "b only", "b")
+    public = await alert(node, "everyone")
+    for_a = await alert(node, "a only", "a")
+    await admin.wait_for(3)
+    await user_a.wait_for(2)
+    await user_b.wait_for(2)
+    await service.wait_for(1)
+    await asyncio.sleep(0.3)  # time for a stray delivery to show up
+    assert admin.ids == [for_b.id, public.id, for_a.id]
+    assert user_a.ids == [public.id, for_a.id]
+    assert user_b.ids == [for_b.id, public.id]
+    assert service.ids == [public.id]
+
+
+async def test_unsubscribe_stops_delivery_of_those_types(node: Node, connect: Connect) -> None:
+    client = await connect(node.url, node.token(Role.USER, "u1"))
+    await client.subscribe(["system.alert", "finance.*"])
+    ack = await client.sio.call("unsubscribe", {"types": ["system.alert"]}, timeout=5)
+    assert ack == {"ok": True, "unsubscribed": ["system.alert"], "subscribed": ["finance.*"]}
+    await alert(node, "not for you")
+    created = await node.nexus.publish("finance.wallet.created", {"walletId": "w"}, source="t")
+    await client.wait_for(1)
+    await asyncio.sleep(0.2)
+    assert client.ids == [created.id]
+
+
+async def test_ping_answers_the_server_time(node: Node, connect: Connect) -> None:
+    client = await connect(node.url, node.token(Role.USER, "u1"))
+    before = int(time.time() * 1000)
+    ack = await client.sio.call("ping", timeout=5)
+    assert set(ack) == {"pong"}
+    assert before - 1000 <= ack["pong"] <= int(time.time() * 1000) + 1000
+
+
+async def test_resume_after_disconnect_gets_every_missed_event_once_in_order(
+    node: Node, connect: Connect
+) -> None:
+    token = node.token(Role.USER, "u1")
+    first = await connect(node.url, token)
+    await first.subscribe(["system.alert"])
+    published: list[str] = []
+    stop = asyncio.Event()
+
+    async def keep_publishing() -> None:
+        while not stop.is_set() or len(published) < 400:
+            published.append((await alert(node, str(len(published)))).id)
+            if len(published) % 10 == 0:
+                await asyncio.sleep(0.001)
+
+    publisher = asyncio.create_task(keep_publishing())
+    await first.wait_for(50)
+    await first.sio.disconnect()
+    last_seen = first.ids[-1]
+    # Reconnect while the publisher keeps going: the replay races live events.
+    second = await connect(node.url, token)
+    ack = await second.subscribe(["system.alert"], after=last_seen)
+    assert ack == {"ok": True, "subscribed": ["system.alert"]}
+    await asyncio.sleep(0.2)
+    stop.set()
+    await publisher
+    missed = published[published.index(last_seen) + 1 :]
+    await second.wait_for(len(missed), timeout_s=20)
+    await asyncio.sleep(0.2)
+    assert second.ids == missed
+    assert first.ids == published[: len(first.ids)]
+
+
+async def test_a_socket_that_never_sends_connect_is_closed(settings: Settings) -> None:
+    quick = settings.model_copy(update={"socket_connect_timeout_s": 0.5})
+    async with serve(quick) as node:
+        eio = engineio.AsyncClient()
+        closed = asyncio.Event()
+        eio.on("disconnect", closed.set)
+        await eio.connect(node.url, transports=["websocket"], engineio_path="socket.io")
+        await asyncio.wait_for(closed.wait(), 5)
+
+
+async def test_an_oversized_packet_closes_the_socket(node: Node, connect: Connect) -> None:
+    client = await connect(node.url, node.token(Role.USER, "u1"))
+    closed = asyncio.Event()
+    client.sio.on("disconnect", lambda *_: closed.set())
+    await client.sio.emit("subscribe", {"types": ["system.alert"] * 20_000})
+    await asyncio.wait_for(closed.wait(), 5)
