@@ -8,15 +8,23 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from azora_nexus.auth.tokens import Role
-from conftest import auth_header
+from azora_nexus.auth.tokens import Role, issue_token
 
-ADMIN = auth_header(Role.ADMIN)
-SERVICE = auth_header(Role.SERVICE, "payment-service")
+# The secret tests/conftest.py gives the app. Spelled out rather than imported: with
+# conftest.py files in several test directories, `import conftest` finds whichever came first.
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
+
+
+def auth_header(role: Role, sub: str | None = None) -> dict[str, str]:
+    return bearer(issue_token(JWT_SECRET, sub=sub or role.value, role=role))
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+ADMIN = auth_header(Role.ADMIN)
+SERVICE = auth_header(Role.SERVICE, "payment-service")
 
 
 async def register(client: AsyncClient, name: str) -> tuple[dict[str, Any], dict[str, str]]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from account_helpers import ADMIN, register
+from account_helpers import ADMIN, auth_header, register
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
 from azora_nexus.auth.tokens import Role
-from conftest import auth_header
 
 
 async def cached_user_keys(redis: Redis, user_id: str) -> list[bytes]:

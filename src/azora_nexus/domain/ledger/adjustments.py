@@ -68,7 +68,7 @@ async def adjust_balance(
             idempotency_key=idempotency_key,
             request_hash=fingerprint({"adjustment": request | {"counter": counter.value}}),
             postings=[
-                Posting(currency, -signed, system_account_id=pool),
+                Posting(currency, signed.copy_negate(), system_account_id=pool),
                 Posting(currency, signed, wallet_id=wallet_id),
             ],
             memo=memo,

@@ -18,7 +18,7 @@ from azora_nexus.domain.ledger.postings import Posting, post_transaction
 from azora_nexus.domain.ledger.schemas import MiningReward, TransactionPublic
 from azora_nexus.domain.ledger.service import open_wallet
 from azora_nexus.domain.ledger.views import transaction_public
-from azora_nexus.events.outbox import add_event
+from azora_nexus.events.outbox import new_event
 from azora_nexus.sync import invalidate_after_commit
 
 SOURCE = "rewards"
@@ -47,24 +47,25 @@ async def reward_mining(
             idempotency_key=key,
             request_hash=fingerprint({"mining": request}),
             postings=[
-                Posting(body.currency, -amount, system_account_id=pool),
+                Posting(body.currency, amount.copy_negate(), system_account_id=pool),
                 Posting(body.currency, amount, wallet_id=wallet_id),
             ],
             created_by=actor.user_id,
+            events=lambda tx_id: [
+                new_event(
+                    "finance.mining.reward",
+                    {
+                        "transactionId": str(tx_id),
+                        "walletId": str(wallet_id),
+                        "amount": format_amount(amount, body.currency),
+                        "currency": body.currency.value,
+                    },
+                    source=SOURCE,
+                    user_id=str(body.user_id),
+                )
+            ],
         )
         if not posted.replayed:
-            await add_event(
-                session,
-                "finance.mining.reward",
-                {
-                    "transactionId": str(posted.id),
-                    "walletId": str(wallet_id),
-                    "amount": format_amount(amount, body.currency),
-                    "currency": body.currency.value,
-                },
-                source=SOURCE,
-                user_id=str(body.user_id),
-            )
             invalidate_after_commit(
                 session, [keys.wallet(wallet_id), keys.user_wallets(body.user_id)]
             )

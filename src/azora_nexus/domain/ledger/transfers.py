@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 import orjson
 from sqlalchemy import text
@@ -16,12 +17,13 @@ from azora_nexus.cache import keys
 from azora_nexus.domain.access import require_owner_or_privileged
 from azora_nexus.domain.ledger.amounts import format_amount, parse_amount
 from azora_nexus.domain.ledger.models import Currency, TransactionKind
-from azora_nexus.domain.ledger.postings import PostedTransaction, Posting, post_transaction
+from azora_nexus.domain.ledger.postings import Posting, post_transaction
 from azora_nexus.domain.ledger.schemas import TransactionPublic, TransferRequest, WalletEntry
 from azora_nexus.domain.ledger.service import find_wallet
 from azora_nexus.domain.ledger.views import transaction_public
 from azora_nexus.errors import CurrencyMismatch, Invalid, NotFound
-from azora_nexus.events.outbox import add_event
+from azora_nexus.events.envelope import NewEvent
+from azora_nexus.events.outbox import new_event
 from azora_nexus.sync import invalidate_after_commit
 
 SOURCE = "wallets"
@@ -46,6 +48,9 @@ class Party:
     currency: Currency
 
 
+Parties = tuple[Party, Party]
+
+
 def request_hash(body: TransferRequest) -> str:
     """A fingerprint of what a transfer asks, so a reused key with another body is caught."""
     fields = body.model_dump(mode="json", exclude={"idempotency_key"})
@@ -53,7 +58,7 @@ def request_hash(body: TransferRequest) -> str:
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def parties(session: AsyncSession, body: TransferRequest) -> tuple[Party, Party]:
+async def find_parties(session: AsyncSession, body: TransferRequest) -> Parties:
     """The source and target wallets; NotFound when either does not exist."""
     rows = await session.execute(
         _PARTIES, {"source": body.from_wallet_id, "target": body.to_wallet_id}
@@ -65,36 +70,34 @@ async def parties(session: AsyncSession, body: TransferRequest) -> tuple[Party, 
     return found[body.from_wallet_id], found[body.to_wallet_id]
 
 
-async def announce(
-    session: AsyncSession, posted: PostedTransaction, source: Party, target: Party
-) -> None:
-    """Tell both parties (`finance.transaction.completed`) and drop their cached wallets."""
-    amount = posted.postings[-1].amount
+def transfer_events(
+    transaction_id: uuid.UUID, body: TransferRequest, parties: Parties, amount: Decimal
+) -> list[NewEvent]:
+    """`finance.transaction.completed`, once for each party."""
+    source, target = parties
     payload = {
-        "transactionId": str(posted.id),
+        "transactionId": str(transaction_id),
         "fromWalletId": str(source.wallet_id),
         "toWalletId": str(target.wallet_id),
         "amount": format_amount(amount, source.currency),
         "currency": source.currency.value,
-        "memo": posted.memo,
+        "memo": body.memo,
     }
-    for party in (source, target):
-        await add_event(
-            session,
-            "finance.transaction.completed",
-            payload,
-            source=SOURCE,
-            user_id=str(party.user_id),
+    return [
+        new_event(
+            "finance.transaction.completed", payload, source=SOURCE, user_id=str(party.user_id)
         )
-    invalidate_after_commit(
-        session,
-        [
-            keys.wallet(source.wallet_id),
-            keys.wallet(target.wallet_id),
-            keys.user_wallets(source.user_id),
-            keys.user_wallets(target.user_id),
-        ],
-    )
+        for party in parties
+    ]
+
+
+async def autocommit(session: AsyncSession) -> None:
+    """Run this session's statements each in its own transaction.
+
+    A transfer's posting is one statement: committed the moment it ends, its hot rows are
+    never held locked across a round trip to this (busy) process.
+    """
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 async def transfer(
@@ -109,7 +112,9 @@ async def transfer(
         raise Invalid("a transfer needs two different wallets")
     fingerprint = request_hash(body)
     async with session.begin():
-        source, target = await parties(session, body)
+        await autocommit(session)
+        parties = await find_parties(session, body)
+        source, target = parties
         require_owner_or_privileged(actor, source.user_id, "wallet")
         if source.currency != target.currency:
             raise CurrencyMismatch(f"cannot move {source.currency} into a {target.currency} wallet")
@@ -120,14 +125,23 @@ async def transfer(
             idempotency_key=body.idempotency_key,
             request_hash=fingerprint,
             postings=[
-                Posting(source.currency, -amount, wallet_id=source.wallet_id),
+                Posting(source.currency, amount.copy_negate(), wallet_id=source.wallet_id),
                 Posting(source.currency, amount, wallet_id=target.wallet_id),
             ],
             memo=body.memo,
             created_by=actor.user_id,
+            events=lambda tx_id: transfer_events(tx_id, body, parties, amount),
         )
         if not posted.replayed:
-            await announce(session, posted, source, target)
+            invalidate_after_commit(
+                session,
+                [
+                    keys.wallet(source.wallet_id),
+                    keys.wallet(target.wallet_id),
+                    keys.user_wallets(source.user_id),
+                    keys.user_wallets(target.user_id),
+                ],
+            )
     return transaction_public(posted)
 
 

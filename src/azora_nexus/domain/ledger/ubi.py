@@ -25,7 +25,7 @@ from azora_nexus.domain.ledger.postings import Posting, lock_accounts, post_tran
 from azora_nexus.domain.ledger.rewards import fingerprint
 from azora_nexus.domain.ledger.schemas import UbiRequest, UbiResult
 from azora_nexus.domain.ledger.service import announce_wallet
-from azora_nexus.events.outbox import add_event
+from azora_nexus.events.outbox import new_event
 from azora_nexus.sync import invalidate_after_commit
 
 SOURCE = "rewards"
@@ -74,27 +74,28 @@ async def pay_user(
         idempotency_key=run.user_key(user_id),
         request_hash=run.request_hash,
         postings=[
-            Posting(run.currency, -run.amount, system_account_id=pool_id),
+            Posting(run.currency, run.amount.copy_negate(), system_account_id=pool_id),
             Posting(run.currency, run.amount, wallet_id=wallet_id),
         ],
         memo=f"UBI {run.key}",
         created_by=run.created_by,
+        events=lambda tx_id: [
+            new_event(
+                "finance.ubi.distributed",
+                {
+                    "transactionId": str(tx_id),
+                    "walletId": str(wallet_id),
+                    "amount": format_amount(run.amount, run.currency),
+                    "currency": run.currency.value,
+                    "distribution": run.key,
+                },
+                source=SOURCE,
+                user_id=str(user_id),
+            )
+        ],
     )
     if posted.replayed:
         return False
-    await add_event(
-        session,
-        "finance.ubi.distributed",
-        {
-            "transactionId": str(posted.id),
-            "walletId": str(wallet_id),
-            "amount": format_amount(run.amount, run.currency),
-            "currency": run.currency.value,
-            "distribution": run.key,
-        },
-        source=SOURCE,
-        user_id=str(user_id),
-    )
     invalidate_after_commit(session, [keys.wallet(wallet_id), keys.user_wallets(user_id)])
     return True
 
@@ -110,7 +111,8 @@ async def pay_batch(session: AsyncSession, run: Distribution, user_ids: list[uui
     # Every wallet of the batch, then the pool, locked up front in the ledger's one order:
     # the per-user postings below then only re-take locks this transaction already holds.
     await lock_accounts(
-        session, [*credits, Posting(run.currency, -run.amount, system_account_id=pool_id)]
+        session,
+        [*credits, Posting(run.currency, run.amount.copy_negate(), system_account_id=pool_id)],
     )
     tally = Tally()
     for user_id in user_ids:
