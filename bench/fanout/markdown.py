@@ -12,7 +12,8 @@ import psutil
 
 HEADER = (
     "| workload | connect+subscribe | published / accepted | loss | dup | "
-    "latency p50 / p95 / p99 / max (ms) | server CPU (node / backends) | node RSS | per socket |"
+    "latency p50 / p95 / p99 / max (ms) | CPU % node / backends / clients / others | "
+    "node RSS | per socket |"
 )
 RULE = "|---|---|---|---|---|---|---|---|---|"
 
@@ -77,11 +78,13 @@ def row(run: dict[str, Any]) -> str:
 
 
 def server_cpu(usage: dict[str, Any]) -> str:
-    percent = usage.get("cpu_percent_publishing")
-    if not percent:
-        return "-"
+    """CPU while publishing, in % of one core: the node, its backends, the bench, the rest."""
+    percent = usage.get("cpu_percent_publishing", {})
+    machine = usage.get("machine_percent_publishing", {})
     backends = sum(v for k, v in percent.items() if k != "nexus")
-    return f"{percent.get('nexus', 0):.0f}% / {backends:.0f}%"
+    cells = [percent.get("nexus"), backends if percent else None]
+    cells += [machine.get("bench_clients"), machine.get("others")]
+    return " / ".join("-" if c is None else f"{c:.0f}" for c in cells)
 
 
 def table(runs: list[dict[str, Any]]) -> str:

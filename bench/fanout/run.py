@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -15,7 +16,14 @@ from bench.fanout.profile import Profiler
 from bench.fanout.publisher import Publication, http_client, publish_paced
 from bench.fanout.results import connect_figures, delivery_figures
 from bench.fanout.server import NexusUnderTest
-from bench.fanout.usage import TreeSample, TreeSampler, cpu_percent, sample_tree
+from bench.fanout.usage import (
+    TreeSample,
+    TreeSampler,
+    cpu_percent,
+    machine_percent,
+    sample_machine,
+    sample_tree,
+)
 
 
 @dataclass(frozen=True)
@@ -97,11 +105,17 @@ async def publish_and_drain(
                     )
                 )
             before = sample_tree(server.pid)
+        machine_before = sample_machine(pool.pids)
         publication = await publish_paced(
             http, options.event_type, options.rate, options.seconds, warmup=False
         )
+        machine_after = sample_machine(pool.pids)
         if server.pid and before is not None:
             usage["cpu_percent_publishing"] = cpu_percent(before, sample_tree(server.pid))
+        usage["machine_percent_publishing"] = machine_percent(
+            machine_before, machine_after, usage.get("cpu_percent_publishing", {})
+        )
+        usage["load_average"] = [round(x, 2) for x in os.getloadavg()]
         expected = publication.accepted * figures["connect"]["connected"]
         figures["drain_s"] = await drain(pool, options, "deliveries", expected)
     if sampler is not None:

@@ -48,6 +48,43 @@ def sample_tree(pid: int) -> TreeSample:
     return TreeSample(at=time.monotonic(), cpu_s=cpu, rss=rss)
 
 
+@dataclass(frozen=True)
+class MachineSample:
+    """Busy CPU seconds of the whole machine (all cores) and of the bench's own clients."""
+
+    at: float
+    busy_s: float
+    clients_s: float
+
+
+def sample_machine(client_pids: list[int]) -> MachineSample:
+    """The machine's busy time so far, and the CPU time of the bench's client processes."""
+    times = psutil.cpu_times()
+    clients = 0.0
+    for pid in client_pids:
+        try:
+            own = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        clients += own.user + own.system
+    busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    return MachineSample(at=time.monotonic(), busy_s=busy, clients_s=clients)
+
+
+def machine_percent(
+    start: MachineSample, end: MachineSample, server: dict[str, float]
+) -> dict[str, float]:
+    """Whole machine, bench clients, and everything else (other users), in % of one core."""
+    wall = max(end.at - start.at, 1e-9)
+    machine = 100 * (end.busy_s - start.busy_s) / wall
+    clients = 100 * (end.clients_s - start.clients_s) / wall
+    return {
+        "machine": round(machine, 1),
+        "bench_clients": round(clients, 1),
+        "others": round(max(0.0, machine - clients - sum(server.values())), 1),
+    }
+
+
 def cpu_percent(start: TreeSample, end: TreeSample) -> dict[str, float]:
     """Per group, CPU used between two samples in percent of one core."""
     wall = max(end.at - start.at, 1e-9)
