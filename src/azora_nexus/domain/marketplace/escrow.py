@@ -81,7 +81,7 @@ async def accept(
             idempotency_key=f"escrow:hold:{job.id}",
             request_hash=request_hash(job.id, application.id, job.budget, job.currency),
             postings=[
-                Posting(job.currency, -job.budget, wallet_id=wallet_id),
+                Posting(job.currency, job.budget.copy_negate(), wallet_id=wallet_id),
                 Posting(job.currency, job.budget, system_account_id=escrow_id),
             ],
             memo=f"escrow for job {job.id}",
@@ -130,7 +130,9 @@ async def release(
             idempotency_key=f"escrow:release:{contract.id}",
             request_hash=request_hash(contract.id, contract.amount, contract.currency),
             postings=[
-                Posting(contract.currency, -contract.amount, system_account_id=escrow_id),
+                Posting(
+                    contract.currency, contract.amount.copy_negate(), system_account_id=escrow_id
+                ),
                 Posting(contract.currency, contract.amount, wallet_id=wallet_id),
             ],
             memo=f"payment for job {contract.job_id}",
