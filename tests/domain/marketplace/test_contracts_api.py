@@ -158,6 +158,7 @@ async def test_release_pays_the_worker_once_into_a_new_wallet(
     make_user: MakeUser,
     domain_db: Database,
     read_events: ReadEvents,
+    side_cache: Cache,
 ) -> None:
     poster, worker = await make_user(), await make_user()
     await fund(domain_db, poster.id, Currency.USD, "100")
@@ -167,8 +168,17 @@ async def test_release_pays_the_worker_once_into_a_new_wallet(
     missing = await client.post(f"/api/contracts/{uuid.uuid4()}/release", headers=poster.headers)
     assert missing.status_code == 404
 
+    async def stale() -> str:
+        return "stale"
+
+    await side_cache.read_through(keys.user_wallets(worker.id), stale)
     response = await release(client, contract["id"], poster)
     assert response.status_code == 200, response.text
+
+    async def fresh() -> str:
+        return "fresh"
+
+    assert await side_cache.read_through(keys.user_wallets(worker.id), fresh) == "fresh"
     assert response.json() == contract | {"status": "released"}
     assert await balance_of(domain_db, worker.id, Currency.USD) == Decimal(100)
     assert await escrow_balance(domain_db, Currency.USD) == Decimal(0)
