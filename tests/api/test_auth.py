@@ -155,3 +155,15 @@ async def test_login_is_limited_per_address_across_accounts(client: AsyncClient)
         "/api/auth/login", json=login_body("margaret@example.com", "margaret-secret-pw")
     )
     assert right.status_code == 429
+
+
+async def test_odd_text_is_refused_cleanly_never_a_crash(client: AsyncClient) -> None:
+    nul_email = {"email": "a\u0000b@example.com", "username": "abc", "password": "password123"}
+    assert (await client.post("/api/auth/register", json=nul_email)).status_code == 422
+    surrogate = '{"email": "a@example.com", "username": "abc", "password": "pass\\ud800word"}'
+    response = await client.post(
+        "/api/auth/register", content=surrogate, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    login = await client.post("/api/auth/login", json=login_body("a\u0000@x.io", "whatever"))
+    assert login.status_code == 401

@@ -147,3 +147,16 @@ async def test_ubi_refusals(client: AsyncClient) -> None:
     assert reused.status_code == 409
     too_fine = {**body, "amountPerUser": "0.001", "idempotencyKey": "u2"}
     assert (await client.post("/api/rewards/ubi", json=too_fine, headers=ADMIN)).status_code == 422
+
+
+async def test_a_credit_past_the_largest_balance_is_refused_not_a_crash(
+    client: AsyncClient,
+) -> None:
+    user, headers = await register(client, "ada")
+    body = {"userId": user["id"], "currency": "USD", "amount": "99999999999999999999"}
+    assert (await client.post("/api/rewards/mining", json=body, headers=ADMIN)).status_code == 201
+    again = await client.post("/api/rewards/mining", json=body, headers=ADMIN)
+    assert again.status_code == 422
+    assert again.json()["error"]["code"] == "invalid"
+    [wallet] = (await client.get("/api/wallets", headers=headers)).json()["items"]
+    assert wallet["balance"] == "99999999999999999999.00"

@@ -259,3 +259,20 @@ async def _cached_count(redis: Redis, cached: list[keys.CacheKey]) -> int:
     for key in cached:
         found += len([k async for k in redis.scan_iter(match=f"*:v:{key}")])
     return found
+
+
+async def test_a_memo_that_cannot_be_stored_is_refused(client: AsyncClient) -> None:
+    ada, headers = await register(client, "ada")
+    _, bob_headers = await register(client, "bob")
+    source, target = await open_wallet(client, headers), await open_wallet(client, bob_headers)
+    await mine(client, ada["id"], "1")
+    body = (
+        f'{{"fromWalletId": "{source["id"]}", "toWalletId": "{target["id"]}", '
+        '"amount": "1", "idempotencyKey": "k", "memo": "bad \\ud800"}'
+    )
+    response = await client.post(
+        "/api/wallets/transfer",
+        content=body,
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422

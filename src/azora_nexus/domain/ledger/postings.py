@@ -17,12 +17,19 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from azora_nexus.domain.ledger import statements
 from azora_nexus.domain.ledger.amounts import money_sum
 from azora_nexus.domain.ledger.models import Currency, TransactionKind
-from azora_nexus.errors import Conflict, CurrencyMismatch, InsufficientFunds, NotFound
+from azora_nexus.errors import (
+    Conflict,
+    CurrencyMismatch,
+    InsufficientFunds,
+    Invalid,
+    NotFound,
+)
 from azora_nexus.events.envelope import NewEvent
 from azora_nexus.events.outbox import NOTIFY_CHANNEL
 
@@ -62,6 +69,9 @@ class PostedTransaction:
     postings: tuple[Posting, ...]
     replayed: bool
 
+
+# PostgreSQL's numeric_value_out_of_range: a balance past NUMERIC(38, 18).
+NUMERIC_OUT_OF_RANGE = "22003"
 
 # The events a new transaction announces, given its id (build them with outbox.new_event).
 EventsFor = Callable[[uuid.UUID], Sequence[NewEvent]]
@@ -194,7 +204,12 @@ async def post_transaction(
         created_by=created_by,
         events=events(tx_id) if events else (),
     )
-    row = (await session.execute(statements.POST, params)).one()
+    try:
+        row = (await session.execute(statements.POST, params)).one()
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == NUMERIC_OUT_OF_RANGE:
+            raise Invalid("the amount would take a balance out of range") from exc
+        raise
     if row.created_at is not None:
         assert row.lines == len(postings)
         assert row.accounts_moved == params["account_count"]

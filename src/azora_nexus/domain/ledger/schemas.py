@@ -6,10 +6,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from azora_nexus.domain.ledger.models import Currency, TransactionKind
 from azora_nexus.domain.wire import WireModel
+
+
+def storable(value: str) -> str:
+    """Text PostgreSQL can store: UTF-8 has no lone surrogates (JSON escapes can make them)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from exc
+    return value
+
 
 # A decimal string: digits, at most one point; the currency's scale is checked by the service
 # (it depends on the wallet), which answers 422 for more places than the currency has.
@@ -22,7 +32,7 @@ AmountText = Annotated[
     ),
 ]
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
-Memo = Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$")]
+Memo = Annotated[str, Field(max_length=500, pattern=r"^[^\x00]*$"), AfterValidator(storable)]
 
 
 class WalletCreate(WireModel):

@@ -13,7 +13,7 @@ from azora_nexus.auth.tokens import Role
 from azora_nexus.domain.wire import NO_NUL, WireModel
 
 # Deliberately loose (one @, a dot in the domain, no spaces): the mailbox is the real check.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
 
 
 def normalise_email(value: str) -> str:
@@ -38,7 +38,9 @@ Username = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0
 Password = Annotated[str, Field(min_length=8, max_length=1024), AfterValidator(_storable)]
 ShortText = Annotated[str, Field(max_length=200, pattern=NO_NUL), AfterValidator(_storable)]
 LongText = Annotated[str, Field(max_length=5000, pattern=NO_NUL), AfterValidator(_storable)]
-Url = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s\x00]+$")]
+Url = Annotated[
+    str, Field(max_length=2048, pattern=r"^https?://[^\s\x00]+$"), AfterValidator(_storable)
+]
 
 
 class RegisterRequest(WireModel):

@@ -98,20 +98,27 @@ async def login(
     """A token for the right email and password; Unauthorized (401) that never says which
     part was wrong; RateLimited (429) past the attempts allowed per account or address."""
     try:
-        email = normalise_email(body.email)
+        email: str | None = normalise_email(body.email)
     except ValueError:
-        email = body.email
-    attempt = await count_attempt(redis, email, address, limits or LoginLimits())
+        email = None  # cannot be anyone's: checked against the dummy hash all the same
+    attempt = await count_attempt(
+        redis, email or body.email.strip().lower(), address, limits or LoginLimits()
+    )
     async with session.begin():
-        user = await session.scalar(
-            select(User).where(User.email == email).options(selectinload(User.profile))
+        user = (
+            await session.scalar(
+                select(User).where(User.email == email).options(selectinload(User.profile))
+            )
+            if email
+            else None
         )
-        usable = user is not None and user.is_active
-        if not await verify_password(
-            user.password_hash if usable and user else None, body.password
-        ):
-            raise Unauthorized(BAD_CREDENTIALS)
-        assert user is not None
+    # Verified outside any transaction: the hash takes a while and holds no connection.
+    usable = user is not None and user.is_active
+    if not await verify_password(user.password_hash if usable and user else None, body.password):
+        raise Unauthorized(BAD_CREDENTIALS)
+    assert user is not None
+    public = public_user(user)
+    async with session.begin():
         await add_event(
             session,
             "system.user.login",
@@ -119,7 +126,6 @@ async def login(
             source=SOURCE,
             user_id=str(user.id),
         )
-        public = public_user(user)
     await attempt.succeeded()
     return AuthResponse(user=public, token=issue_token(secret, sub=str(user.id), role=user.role))
 
