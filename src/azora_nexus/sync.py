@@ -43,28 +43,21 @@ HOOKED_INFO = "azora.cache.hooked"
 
 
 @dataclass
-class Refill:
-    loader: Callable[[], Awaitable[object]]
-    ttl_s: float | None
-
-
-@dataclass
 class Pending:
     """The invalidations one transaction owes once it commits."""
 
     cache: Cache
     keys: dict[CacheKey, None] = field(default_factory=dict)  # ordered set
     patterns: dict[KeyPattern, None] = field(default_factory=dict)
-    refills: dict[CacheKey, Refill] = field(default_factory=dict)
+    refills: dict[CacheKey, Callable[[], Awaitable[object]]] = field(default_factory=dict)
+    ttl_s: float | None = None  # for the refilled values
 
     async def run(self) -> None:
         """Invalidate, then refill in the background; never raises (the commit is done)."""
         try:
-            await self.cache.invalidate(self.keys)
+            await self.cache.invalidate(self.keys, refill=self.refills, ttl_s=self.ttl_s)
             for pattern in self.patterns:
                 await self.cache.invalidate_pattern(pattern)
-            for key, refill in self.refills.items():
-                self.cache.refill(key, refill.loader, ttl_s=refill.ttl_s)
         except Exception:
             logger.exception("cache: invalidation after commit failed")
 
@@ -111,11 +104,12 @@ def refill_after_commit(
     ttl_s: float | None = None,
     cache: Cache | None = None,
 ) -> None:
-    """Invalidate `key` once this transaction commits, then load it again in the background
-    (through a fill lease, so it is as race-free as a reader's fill) for the next readers."""
+    """Invalidate `key` once this transaction commits and load it again in the background
+    under a lease taken with the invalidation: readers meanwhile wait for that value."""
     pending = _pending(session, cache)
-    pending.keys[key] = None
-    pending.refills[key] = Refill(loader, ttl_s)
+    pending.refills[key] = loader
+    if ttl_s is not None:
+        pending.ttl_s = ttl_s
 
 
 def _pending(session: AsyncSession, cache: Cache | None) -> Pending:

@@ -87,8 +87,8 @@ async def test_no_read_is_older_than_a_write_that_returned_before_it(
         observed = await contend(read, write)
 
     assert observed.stale == []
-    assert observed.reads > 500
-    assert observed.writes > 50
+    assert observed.reads > 200
+    assert observed.writes > 30
     # The race was really run: fills of values read before a write were refused.
     assert sum(n.stats.fills_rejected for n in nodes) > 0
     assert sum(n.stats.hits for n in nodes) > 0

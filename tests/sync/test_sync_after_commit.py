@@ -173,3 +173,27 @@ async def test_outside_a_transaction_it_is_refused(db: Database, cache: Cache) -
     async with db.sessions() as session:
         with pytest.raises(RuntimeError, match="transaction"):
             invalidate_after_commit(session, [KEY], cache=cache)
+
+
+async def test_readers_during_a_refill_wait_for_it_instead_of_loading(
+    db: Database, cache: Cache
+) -> None:
+    loads = 0
+
+    async def slow_version() -> int:
+        nonlocal loads
+        loads += 1
+        found = await version(db)
+        await asyncio.sleep(0.2)
+        return found
+
+    await read_through(cache, KEY, slow_version)
+    async with db.transaction() as session:
+        await bump(session)
+        refill_after_commit(session, KEY, slow_version, cache=cache)
+
+    during = await asyncio.gather(*(read_through(cache, KEY, slow_version) for _ in range(20)))
+
+    assert during == [2] * 20
+    assert loads == 2  # the first read and the refill; none of the 20 readers loaded
+    assert (cache.stats.wait_hits, cache.stats.misses) == (20, 1)

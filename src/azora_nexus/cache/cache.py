@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -101,44 +100,45 @@ class Cache:
         """`loader()`'s value through the cache, never older than a write that returned
         before this call; the JSON round trip of it on a hit and on a miss alike."""
         entry = self._entry(key, loader, ttl_s, soft_ttl_s)
-        token = secrets.token_hex(8)
+        token = self.guard.tokens.next()  # used only if this read starts a soft refresh
         try:
             found = await self.store.lookup(key, token, self.guard.lease_ms, now_ms())
         except CacheUnavailable:
             found = None
         if found is not None and found.stored is not None:
-            self.stats.hits += 1
+            self.stats.hits += 1  # found at the first lookup
             if found.status is Status.HIT_REFRESH:
                 self.stats.stale_served += 1
-                self.guard.refresh(entry, token)
+                self.guard.reload(entry, token)
             return cast(T, codec.decode(found.stored))
         return cast(T, await self.guard.load(entry))
 
-    async def invalidate(self, keys: Iterable[CacheKey]) -> None:
+    async def invalidate(
+        self,
+        keys: Iterable[CacheKey],
+        *,
+        refill: Mapping[CacheKey, Callable[[], Awaitable[object]]] | None = None,
+        ttl_s: float | None = None,
+    ) -> None:
         """Remove the keys' values and refuse fills in flight; never raises for Redis.
 
-        It runs to the end even if the caller is cancelled: the write has committed.
+        Each key in `refill` is reloaded in the background with its loader, under a lease
+        taken in the same step as the removal: readers wait for that reload (a wait hit)
+        rather than load the key themselves. It runs to the end even if the caller is
+        cancelled: the write has committed.
         """
-        unique = list(dict.fromkeys(keys))
-        if unique:
-            self.stats.invalidations += len(unique)
-            await self._shielded(self.store.invalidate(unique))
+        refill = refill or {}
+        unique = list(dict.fromkeys([*keys, *refill]))
+        if not unique:
+            return
+        self.stats.invalidations += len(unique)
+        entries = {key: self._entry(key, loader, ttl_s, None) for key, loader in refill.items()}
+        await self._shielded(self._invalidate(unique, entries))
 
     async def invalidate_pattern(self, pattern: KeyPattern) -> None:
         """Remove every key under `pattern` (SCAN, never KEYS); never raises for Redis."""
         self.stats.pattern_invalidations += 1
         await self._shielded(self._count_removed(pattern))
-
-    def refill(
-        self,
-        key: CacheKey,
-        loader: Callable[[], Awaitable[object]],
-        *,
-        ttl_s: float | None = None,
-        soft_ttl_s: float | None = None,
-    ) -> None:
-        """Load `key` again in the background (after its invalidation), through a lease."""
-        self.guard.refill(self._entry(key, loader, ttl_s, soft_ttl_s))
 
     def snapshot(self) -> dict[str, Any]:
         """The counters for `/cache/stats`, with the breaker's state and the epoch."""
@@ -167,17 +167,23 @@ class Cache:
         ttl = self.options.ttl_s if ttl_s is None else ttl_s
         return Entry(key, loader, int(ttl * 1000), int((soft_ttl_s or 0) * 1000))
 
+    async def _invalidate(self, keys: list[CacheKey], refills: Mapping[CacheKey, Entry]) -> None:
+        leases = {key: self.guard.tokens.next() for key in refills}
+        await self.store.invalidate(keys, leases, self.guard.lease_ms)
+        for key, entry in refills.items():
+            self.guard.reload(entry, leases[key])
+
     async def _count_removed(self, pattern: KeyPattern) -> None:
         self.stats.pattern_keys_removed += await self.store.invalidate_pattern(pattern)
 
-    async def _shielded(self, work: Awaitable[object]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(self._swallow(work))
+    async def _shielded(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(self._swallow(work))
         self._invalidations.add(task)
         task.add_done_callback(self._invalidations.discard)
         await asyncio.shield(task)
 
     @staticmethod
-    async def _swallow(work: Awaitable[object]) -> None:
+    async def _swallow(work: Awaitable[None]) -> None:
         # Unavailable means the breaker is open: this node moves the epoch before it uses
         # Redis again, which makes what this invalidation missed unreachable.
         with contextlib.suppress(CacheUnavailable):

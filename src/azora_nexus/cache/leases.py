@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 import time
@@ -37,8 +38,15 @@ Loader = Callable[[], Awaitable[Any]]
 LATE_RETRIES = 3
 
 
-def new_token() -> str:
-    return secrets.token_hex(8)
+class Tokens:
+    """Lease tokens, unique across nodes and restarts: a random prefix and a counter."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(6)
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}.{next(self._counter)}"
 
 
 def now_ms() -> int:
@@ -89,10 +97,12 @@ class StampedeGuard:
         self.lease_ms = max(1, int(lease_ttl_s * 1000))
         self.wait_s = wait_s
         self.poll_s = poll_s
+        self.tokens = Tokens()
         self._flights: dict[CacheKey, Flight] = {}
+        self._filled: dict[CacheKey, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def load(self, entry: Entry, *, reader: bool = True) -> Any:
+    async def load(self, entry: Entry) -> Any:
         """The value as Redis or the database holds it, read after this call began."""
         for _ in range(LATE_RETRIES):
             flight = self._flights.get(entry.key)
@@ -104,22 +114,16 @@ class StampedeGuard:
                     await asyncio.shield(flight.future)
                 continue  # it read before we started: read again
             outcome = await asyncio.shield(flight.future)
-            if reader:
-                self._count(outcome, shared=not created)
+            self._count(outcome, shared=not created)
             return outcome.value
-        if reader:
-            self.stats.misses += 1
+        self.stats.misses += 1
         return (await self._load_uncached(entry)).value
 
-    def refresh(self, entry: Entry, token: str) -> None:
-        """Reload a soft-expired value in the background under the lease `token` holds."""
+    def reload(self, entry: Entry, token: str) -> None:
+        """Load and fill `entry` in the background under the lease `token` already holds
+        (a soft-expired value, or a key its writer invalidated and refills)."""
         self.stats.refreshes += 1
         self._spawn(self._fill_or_log(entry, token))
-
-    def refill(self, entry: Entry) -> None:
-        """Load a just-invalidated key in the background so readers find it cached."""
-        self.stats.refreshes += 1
-        self._spawn(self._refill(entry))
 
     async def aclose(self) -> None:
         """Cancel background work (flights, refreshes) and wait for it to stop."""
@@ -152,7 +156,7 @@ class StampedeGuard:
 
     async def _read(self, entry: Entry) -> Outcome:
         loop = asyncio.get_running_loop()
-        token = new_token()
+        token = self.tokens.next()
         deadline: float | None = None
         delay, max_delay = self.poll_s
         steal = False
@@ -174,8 +178,23 @@ class StampedeGuard:
                 self.stats.wait_timeouts += 1
                 steal = True
                 continue
-            await asyncio.sleep(delay)
+            await self._wait_for_fill(entry.key, delay)
             delay = min(delay * 2, max_delay)
+
+    async def _wait_for_fill(self, key: CacheKey, timeout_s: float) -> None:
+        # A fill on this node wakes its waiters at once; one on another node is polled for.
+        filled = self._filled.setdefault(key, asyncio.Event())
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(filled.wait(), timeout_s)
+        finally:
+            if self._filled.get(key) is filled:  # one flight per key waits: no one else
+                del self._filled[key]
+
+    def _wake(self, key: CacheKey) -> None:
+        filled = self._filled.pop(key, None)
+        if filled is not None:
+            filled.set()
 
     async def _load_and_fill(self, entry: Entry, token: str) -> Any:
         try:
@@ -184,11 +203,13 @@ class StampedeGuard:
         except Exception:
             with contextlib.suppress(CacheUnavailable):
                 await self.store.release(entry.key, token)
+            self._wake(entry.key)
             raise
         try:
             result = await self.store.fill(entry.key, token, stored, entry.ttl_ms)
         except CacheUnavailable:
             result = None
+        self._wake(entry.key)
         if result is Fill.ACCEPTED:
             self.stats.fills += 1
         elif result is not None:
@@ -206,12 +227,6 @@ class StampedeGuard:
         except Exception:
             logger.exception("cache: refreshing %s failed", entry.key)
 
-    async def _refill(self, entry: Entry) -> None:
-        try:
-            await self.load(entry, reader=False)
-        except Exception:
-            logger.exception("cache: refilling %s failed", entry.key)
-
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
@@ -219,7 +234,7 @@ class StampedeGuard:
 
     def _count(self, outcome: Outcome, *, shared: bool) -> None:
         if outcome.from_cache:
-            self.stats.hits += 1
+            self.stats.wait_hits += 1
             return
         self.stats.misses += 1
         if shared:

@@ -1,9 +1,11 @@
 """The cache's counters: one node's hits, misses, fills and invalidations, for `/cache/stats`
 and for Prometheus (`azora_cache_*`).
 
-A read counts once: a hit when Redis answered it (at once, or after waiting for another
-reader's fill), a miss when a database load answered it (its own, one it shared, or a
-fallback while Redis was down). `hitRate` is hits / (hits + misses).
+A read counts once: a hit when its first lookup found the value, a wait hit when Redis
+answered it after it waited for another reader's fill (or its writer's refill), a miss when
+a database load answered it (its own, one it shared, or a fallback while Redis was down).
+`hitRate` is the share answered by Redis, (hits + waitHits) / reads; `firstLookupHitRate`
+counts hits alone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import CollectorRegistry
 
 HELP = {
-    "hits": "Reads answered from Redis",
+    "hits": "Reads whose first lookup found the value",
+    "wait_hits": "Reads answered from Redis after waiting for another reader's fill",
     "misses": "Reads answered by a database load",
     "loads": "Database loads run by the cache (one per coalesced group of readers)",
     "fills": "Values stored after a load",
@@ -25,7 +28,7 @@ HELP = {
     "wait_timeouts": "Waits that ran out and took the lease over",
     "fallbacks": "Database loads made without Redis because it was unavailable",
     "stale_served": "Values served past their soft TTL by the reader that started their refresh",
-    "refreshes": "Background refreshes (soft TTL) and refills after writes",
+    "refreshes": "Background reloads: soft-TTL refreshes and refills after writes",
     "invalidations": "Keys invalidated after a commit",
     "pattern_invalidations": "Pattern invalidations run",
     "pattern_keys_removed": "Keys removed by pattern invalidations",
@@ -39,6 +42,7 @@ class CacheStats:
     """Plain counters, bumped on the event loop's thread (no lock needed)."""
 
     hits: int = 0
+    wait_hits: int = 0
     misses: int = 0
     loads: int = 0
     fills: int = 0
@@ -56,14 +60,22 @@ class CacheStats:
     epoch_bumps: int = 0
 
     @property
+    def reads(self) -> int:
+        return self.hits + self.wait_hits + self.misses
+
+    @property
     def hit_rate(self) -> float:
-        reads = self.hits + self.misses
-        return self.hits / reads if reads else 0.0
+        return (self.hits + self.wait_hits) / self.reads if self.reads else 0.0
+
+    @property
+    def first_lookup_hit_rate(self) -> float:
+        return self.hits / self.reads if self.reads else 0.0
 
     def as_dict(self) -> dict[str, int | float]:
         """The counters in the wire's camelCase, with `hitRate`."""
         body: dict[str, int | float] = {_camel(f.name): getattr(self, f.name) for f in fields(self)}
         body["hitRate"] = round(self.hit_rate, 6)
+        body["firstLookupHitRate"] = round(self.first_lookup_hit_rate, 6)
         return body
 
 

@@ -74,13 +74,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 """
 
-# Deleting the lease along with the value is what rejects a fill already in flight.
-# KEYS: epoch, then value and lease keys. ARGV: epoch.
+# Deleting the lease along with the value is what rejects a fill already in flight. A key
+# the writer will reload gets the writer's own lease in the same step, so readers wait for
+# that reload instead of each loading the key again.
+# KEYS: epoch, then value and lease of each key. ARGV: epoch, lease_ms, then per key the
+# writer's lease token or ''.
 INVALIDATE = """
 local e = redis.call('GET', KEYS[1])
 if e ~= ARGV[1] then return {0, e or ''} end
 local n = 0
-for i = 2, #KEYS do n = n + redis.call('DEL', KEYS[i]) end
+for i = 2, #KEYS, 2 do
+  n = n + redis.call('DEL', KEYS[i])
+  redis.call('DEL', KEYS[i + 1])
+  local token = ARGV[2 + i / 2]
+  if token ~= '' then redis.call('SET', KEYS[i + 1], token, 'PX', ARGV[2]) end
+end
 return {1, n}
 """
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -101,15 +101,24 @@ class Store:
 
         await self._guarded(run)
 
-    async def invalidate(self, cache_keys: Sequence[keys.CacheKey]) -> int:
-        """Delete the values and the leases of `cache_keys`: an in-flight fill is refused."""
+    async def invalidate(
+        self,
+        cache_keys: Sequence[keys.CacheKey],
+        leases: Mapping[keys.CacheKey, str] | None = None,
+        lease_ms: int = 0,
+    ) -> int:
+        """Delete the values and the leases of `cache_keys`: an in-flight fill is refused.
+
+        A key in `leases` gets that token as its new lease, in the same atomic step.
+        """
+        tokens = [(leases or {}).get(key, "") for key in cache_keys]
 
         async def run() -> int:
             for _ in range(EPOCH_RETRIES):
                 epoch = self._current()
                 entry_keys = [k for key in cache_keys for k in self._entry_keys(epoch, key)[1:]]
                 reply = await self.scripts.invalidate(
-                    keys=[self._epoch_key, *entry_keys], args=[epoch]
+                    keys=[self._epoch_key, *entry_keys], args=[epoch, lease_ms, *tokens]
                 )
                 if int(reply[0]) != Status.EPOCH_MOVED:
                     return int(reply[1])
