@@ -1,0 +1,110 @@
+"""The archive: every event reaches Mongo once, and history reads past the stream's cap."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+
+from azora_nexus.config import Settings
+from azora_nexus.documents.client import open_documents
+from azora_nexus.events.archive import Archive
+from azora_nexus.events.history import EventFilter
+from azora_nexus.events.taxonomy import TypeSelector
+from azora_nexus.nexus import Nexus, open_nexus
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
+    """Wait until `check()` holds; TimeoutError after `timeout_s`."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.1)
+
+
+async def archived(nexus: Nexus) -> int:
+    return await nexus.documents.events.count_documents({})
+
+
+async def test_every_event_is_archived_under_its_id(nexus: Nexus) -> None:
+    published = [
+        await nexus.publish("system.alert", {"n": i}, source="tests", user_id="u1" if i else None)
+        for i in range(30)
+    ]
+    await eventually(lambda: _equals(archived(nexus), 30))
+    documents = [d async for d in nexus.documents.events.find({}).sort("ms", 1)]
+    assert [d["_id"] for d in documents] == [e.id for e in published]
+    assert documents[1] == {
+        "_id": published[1].id,
+        "ms": published[1].order[0],
+        "seq": published[1].order[1],
+        "type": "system.alert",
+        "payload": {"n": 1},
+        "source": "tests",
+        "timestamp": published[1].timestamp_ms,
+        "userId": "u1",
+    }
+    assert "userId" not in documents[0]
+
+
+async def test_events_published_while_no_archiver_runs_are_archived_later(
+    settings: Settings,
+) -> None:
+    async with open_nexus(settings, background=False) as quiet:
+        for i in range(20):
+            await quiet.publish("system.alert", {"n": i}, source="tests")
+    async with open_nexus(settings) as nexus:
+        await eventually(lambda: _equals(archived(nexus), 20))
+
+
+async def test_archiving_the_same_events_twice_keeps_one_copy(nexus: Nexus) -> None:
+    events = [await nexus.publish("system.alert", {"n": i}, source="t") for i in range(5)]
+    await eventually(lambda: _equals(archived(nexus), 5))
+    await Archive(nexus.documents).store(events)
+    assert await archived(nexus) == 5
+
+
+async def test_history_continues_seamlessly_from_the_archive_past_the_stream_cap(
+    settings: Settings, redis: Redis
+) -> None:
+    capped = settings.model_copy(update={"stream_maxlen": 100})
+    async with open_nexus(capped) as nexus:
+        published = []
+        for i in range(450):
+            event_type = "system.alert" if i % 3 else "system.health.check"
+            user_id = "u1" if i % 2 else None
+            published.append(await nexus.publish(event_type, {"n": i}, source="t", user_id=user_id))
+            if i % 50 == 49:
+                # The archiver must keep up with a cap this small (100k in production).
+                await eventually(lambda n=i + 1: _equals(archived(nexus), n))
+        on_stream = await redis.xlen("azora:events")
+        assert on_stream <= 200  # MAXLEN ~ trims whole nodes of 100 entries
+        ids = [e.id for e in published]
+        assert [e.id for e in await nexus.events.read(None, 1000)] == ids
+        assert [e.id for e in await nexus.events.read(ids[9], 100)] == ids[10:110]
+        tail = await nexus.events.read(ids[-on_stream - 5], 10)
+        assert [e.id for e in tail] == ids[-on_stream - 4 : -on_stream + 6]
+        checks = EventFilter(types=TypeSelector.parse(["system.health.check"]), viewer="u2")
+        expected = [e.id for e in published if e.type == "system.health.check" and not e.user_id]
+        assert [e.id for e in await nexus.events.read(None, 1000, checks)] == expected
+
+
+async def test_archive_reads_in_id_order_not_string_order(settings: Settings) -> None:
+    from azora_nexus.events.envelope import Event
+
+    async with open_documents(settings.mongodb_uri or "") as documents:
+        archive = Archive(documents)
+        await archive.create_indexes()
+        events = [
+            Event(id=f"5-{seq}", type="system.alert", payload={}, source="t", timestamp_ms=5)
+            for seq in (9, 10, 100)
+        ]
+        await archive.store(events)
+        found = await archive.read(after="5-9", before=None, query={}, limit=10)
+        assert [e.id for e in found] == ["5-10", "5-100"]
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
