@@ -40,6 +40,17 @@ def machine() -> str:
     )
 
 
+def ms(value: object) -> str:
+    """A millisecond figure as people read it: 0.86, 19.3, 1,820."""
+    if not isinstance(value, int | float):
+        return "-"
+    if value < 10:
+        return f"{value:.2f}"
+    if value < 100:
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
 def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -69,7 +80,7 @@ def row(run: dict[str, Any]) -> str:
             f"{publish['attempted']:,} / {publish['accepted']:,}",
             f"{delivery['lost']:,} ({delivery['loss_percent']}%)",
             f"{delivery['duplicates']:,}",
-            " / ".join(str(latency.get(k, "-")) for k in ("p50", "p95", "p99", "max")),
+            " / ".join(ms(latency.get(k)) for k in ("p50", "p95", "p99", "max")),
             server_cpu(run.get("server", {})),
         ]
     cells.append(f"{connect.get('nexus_rss_mb_connected', '-')} MB")
