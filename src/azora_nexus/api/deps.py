@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from azora_nexus.auth.tokens import Principal, read_token
+from azora_nexus.domain.privacy.revocation import refuse_erased
 from azora_nexus.errors import Forbidden, Unauthorized
 from azora_nexus.nexus import Nexus
 
@@ -32,14 +33,15 @@ async def get_session(nexus: NexusDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_principal(
+async def get_principal(
     nexus: NexusDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller named by a valid bearer token; 401 otherwise."""
+    """The caller named by a valid bearer token of a user not erased; 401 otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
-    return read_token(nexus.jwt_secret, credentials.credentials)
+    principal = read_token(nexus.jwt_secret, credentials.credentials)
+    return await refuse_erased(nexus.redis, principal)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -16,6 +16,7 @@ from azora_nexus.api.routes import (
     health,
     jobs,
     metrics,
+    privacy,
     rewards,
     users,
     wallets,
@@ -34,5 +35,6 @@ router.include_router(applications.router)
 router.include_router(contracts.router)
 router.include_router(auth.router)
 router.include_router(users.router)
+router.include_router(privacy.router)
 router.include_router(wallets.router)
 router.include_router(rewards.router)

@@ -12,6 +12,7 @@ import socketio
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from azora_nexus.auth.tokens import Principal, read_token
+from azora_nexus.domain.privacy.revocation import is_erased
 from azora_nexus.errors import Invalid, NexusError
 from azora_nexus.events.envelope import now_ms, parse_event_id
 from azora_nexus.events.taxonomy import TypeSelector
@@ -92,6 +93,8 @@ class Realtime:
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         """Accept a valid token (no database round trip); join the user's room."""
         principal = self._principal(auth)
+        if self.nexus is not None and await is_erased(self.nexus.redis, principal.user_id):
+            raise SocketRefused("unauthorized: this account was erased")
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         self.registry.add(Subscriber(sid=sid, eio_sid=eio_sid, principal=principal))
         await self.sio.enter_room(sid, f"user:{principal.user_id}")

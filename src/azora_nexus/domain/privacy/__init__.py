@@ -1,0 +1,1 @@
+"""A user's data: export everything Nexus holds about them, and erase it."""

@@ -1,0 +1,108 @@
+"""`erase_user`: the user (with their password) or an admin erases the user's personal data.
+
+The order: check who asks, confirm the password (counted like a sign-in attempt, so the
+route cannot be used to guess it), refuse the user's tokens everywhere, erase the rows in
+one transaction (rows.py), then the traces outside PostgreSQL (traces.py). Tokens are
+refused before the commit so that no request slips in between; if the transaction fails,
+the refusal is taken back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from azora_nexus.auth.passwords import verify_password
+from azora_nexus.auth.ratelimit import LoginLimits, count_attempt
+from azora_nexus.auth.tokens import Principal, Role
+from azora_nexus.database.engine import Database
+from azora_nexus.database.models import User
+from azora_nexus.domain.privacy.access import require_self_or_admin
+from azora_nexus.domain.privacy.identity import Subject
+from azora_nexus.domain.privacy.revocation import mark_erased, unmark_erased
+from azora_nexus.domain.privacy.rows import Erased, erase_rows
+from azora_nexus.domain.privacy.traces import TraceStores, scrub_traces
+from azora_nexus.errors import Forbidden, Invalid, NotFound
+
+# A concurrent writer (say, accepting an application to the user's job) can lock the same
+# rows in the other order; PostgreSQL then aborts one of the two, and erasure tries again.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+ATTEMPTS = 3
+
+
+async def _confirm_password(
+    redis: Redis, user: User, password: str | None, *, address: str
+) -> None:
+    """Forbidden (403) for a wrong password: the bearer token is valid, so 401 (which
+    tells a client to drop its session) would be the wrong answer."""
+    if password is None:
+        raise Invalid("password: required to erase your own account")
+    attempt = await count_attempt(redis, user.email, address, LoginLimits())
+    if not await verify_password(user.password_hash, password):
+        raise Forbidden("the password does not match")
+    await attempt.succeeded()
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return state if isinstance(state, str) else None
+
+
+async def _erase_in_transaction(
+    db: Database, user_id: uuid.UUID, requested_by: Role
+) -> tuple[Subject, datetime, Erased]:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with db.transaction() as session:
+                user = await session.scalar(
+                    select(User).where(User.id == user_id).with_for_update()
+                )
+                if user is None:
+                    raise NotFound(f"no user {user_id}")
+                subject = Subject(id=user.id, email=user.email, username=user.username)
+                erased = await erase_rows(session, subject, requested_by=requested_by)
+                return subject, user.created_at, erased
+        except DBAPIError as exc:
+            if attempt == ATTEMPTS or _sqlstate(exc) not in RETRYABLE_SQLSTATES:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def erase_user(
+    stores: TraceStores,
+    user_id: uuid.UUID,
+    *,
+    actor: Principal,
+    password: str | None,
+    address: str,
+) -> None:
+    """After this returns, nothing Nexus keeps names the user, their tokens are refused on
+    every node, the ledger still balances, and `system.user.erased` is on its way. NotFound
+    for an unknown user; Forbidden unless the user (with the right password) or an admin."""
+    require_self_or_admin(actor, user_id)
+    async with stores.db.sessions() as session:
+        user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    if actor.role is not Role.ADMIN:
+        await _confirm_password(stores.redis, user, password, address=address)
+    await mark_erased(stores.redis, user_id)
+    try:
+        subject, created_at, erased = await _erase_in_transaction(stores.db, user_id, actor.role)
+    except BaseException:
+        # A concurrent erasure of the same user may have won: its mark must stay.
+        async with stores.db.sessions() as session:
+            if await session.get(User, user_id) is not None:
+                await unmark_erased(stores.redis, user_id)
+        raise
+    await scrub_traces(
+        stores,
+        subject,
+        erased.tombstone,
+        event_outbox_id=erased.event_outbox_id,
+        since=created_at,
+    )
