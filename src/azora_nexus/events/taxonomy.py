@@ -63,12 +63,14 @@ class TypeSelector:
 
     exact: frozenset[str]
     prefixes: frozenset[str]  # each ends with "." so `education.` never matches `educationx`
+    given: tuple[str, ...] = ()  # as the client wrote them, in its order, without repeats
 
     @classmethod
     def parse(cls, names: Iterable[object]) -> TypeSelector:
         """A selector of known types and patterns; Invalid for anything else."""
         exact: set[str] = set()
         prefixes: set[str] = set()
+        given: dict[str, None] = {}
         for name in names:
             if not isinstance(name, str):
                 raise Invalid("event types must be strings")
@@ -80,11 +82,14 @@ class TypeSelector:
             else:
                 require_known(name)
                 exact.add(name)
-        return cls(frozenset(exact), frozenset(prefixes))
+            given[name] = None
+        return cls(frozenset(exact), frozenset(prefixes), tuple(given))
 
     @property
     def names(self) -> list[str]:
-        """The selector as a client writes it."""
+        """The selector as the client wrote it."""
+        if self.given:
+            return list(self.given)
         return sorted(self.exact) + sorted(f"{p}*" for p in self.prefixes)
 
     def matches(self, event_type: str) -> bool:

@@ -1,0 +1,119 @@
+"""The same contract through the JavaScript socket.io-client that web clients use."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from js_client import JsClient
+from socket_client import Node
+
+from azora_nexus.auth.tokens import Role
+
+StartJs = Callable[..., Awaitable[JsClient]]
+
+
+@pytest.fixture
+async def js() -> AsyncIterator[StartJs]:
+    """`await js(url, token)`: a Node socket.io-client, killed after the test."""
+    clients: list[JsClient] = []
+
+    async def start(url: str, token: str | None, transport: str = "websocket") -> JsClient:
+        client = await JsClient.start(url, token, transport)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+async def test_js_connects_and_a_bad_token_is_refused_with_a_reason(
+    node: Node, js: StartJs
+) -> None:
+    good = await js(node.url, node.token(Role.USER, "u1"))
+    missing = await js(node.url, None)
+    bad = await js(node.url, "not-a-jwt")
+    assert len(await good.wait_for("connected")) == 1
+    [refused] = await missing.wait_for("connect_error")
+    assert refused["message"].startswith("unauthorized: missing token")
+    [refused] = await bad.wait_for("connect_error")
+    assert refused["message"].startswith("unauthorized: invalid token")
+
+
+async def test_js_subscribes_with_patterns_receives_and_unsubscribes(
+    node: Node, js: StartJs
+) -> None:
+    client = await js(node.url, node.token(Role.USER, "u1"), "polling")
+    await client.wait_for("connected")
+    ack = await client.send("subscribe", {"types": ["education.*", "system.alert"]})
+    assert ack == {"ok": True, "subscribed": ["education.*", "system.alert"]}
+    assert (await client.send("subscribe", {"types": ["nope"]}))["ok"] is False
+    enrolled = await node.nexus.publish("education.course.enrolled", {"c": "1"}, source="t")
+    await node.nexus.publish("finance.wallet.created", {"w": "1"}, source="t")
+    alert = await node.nexus.publish("system.alert", {"m": "1"}, source="t")
+    await client.wait_for("event", 2)
+    assert [(e["name"], e["data"]) for e in client.events] == [
+        ("education.course.enrolled", enrolled.to_wire()),
+        ("system.alert", alert.to_wire()),
+    ]
+    ack = await client.send("unsubscribe", {"types": ["education.*"]})
+    assert ack["ok"] is True
+    await node.nexus.publish("education.course.enrolled", {"c": "2"}, source="t")
+    last = await node.nexus.publish("system.alert", {"m": "2"}, source="t")
+    await client.wait_for("event", 3)
+    assert client.ids == [enrolled.id, alert.id, last.id]
+    pong = await client.send("ping")
+    assert isinstance(pong["pong"], int)
+
+
+async def test_js_user_never_sees_another_users_events(node: Node, js: StartJs) -> None:
+    user_a = await js(node.url, node.token(Role.USER, "a"))
+    user_b = await js(node.url, node.token(Role.USER, "b"))
+    for client in (user_a, user_b):
+        await client.wait_for("connected")
+        await client.send("subscribe", {"types": ["finance.*"]})
+    for_b = await node.nexus.publish(
+        "finance.mining.reward", {"amount": "1"}, source="t", user_id="b"
+    )
+    for_a = await node.nexus.publish(
+        "finance.mining.reward", {"amount": "2"}, source="t", user_id="a"
+    )
+    await user_a.wait_for("event")
+    await user_b.wait_for("event")
+    await asyncio.sleep(0.3)
+    assert user_a.ids == [for_a.id]
+    assert user_b.ids == [for_b.id]
+
+
+async def test_js_resumes_after_disconnect_while_events_keep_flowing(
+    node: Node, js: StartJs
+) -> None:
+    token = node.token(Role.USER, "u1")
+    first = await js(node.url, token)
+    await first.wait_for("connected")
+    await first.send("subscribe", {"types": ["system.alert"]})
+    published: list[str] = []
+    stop = asyncio.Event()
+
+    async def keep_publishing() -> None:
+        while not stop.is_set() or len(published) < 300:
+            published.append((await node.nexus.publish("system.alert", {}, source="t")).id)
+            if len(published) % 10 == 0:
+                await asyncio.sleep(0.002)
+
+    publisher = asyncio.create_task(keep_publishing())
+    await first.wait_for("event", 30)
+    await first.close()
+    last_seen = first.ids[-1]
+    second = await js(node.url, token)
+    await second.wait_for("connected")
+    ack = await second.send("subscribe", {"types": ["system.alert"], "after": last_seen})
+    assert ack == {"ok": True, "subscribed": ["system.alert"]}
+    stop.set()
+    await publisher
+    missed = published[published.index(last_seen) + 1 :]
+    await second.wait_for("event", len(missed), timeout_s=20)
+    await asyncio.sleep(0.2)
+    assert second.ids == missed
