@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 CACHE_INFO = "azora.cache"  # the Cache a session invalidates through (see bind_cache)
 PENDING_INFO = "azora.cache.pending"  # what to do once this transaction commits
+COMMITTED_INFO = "azora.cache.committed"  # the outermost transaction has committed
 HOOKED_INFO = "azora.cache.hooked"
 
 
@@ -133,14 +134,19 @@ def _pending(session: AsyncSession, cache: Cache | None) -> Pending:
 
 
 def _after_commit(sync_session: Session) -> None:
-    pending: Pending | None = sync_session.info.pop(PENDING_INFO, None)
-    if pending is not None:
-        # AsyncSession commits inside a greenlet: await_only runs the async invalidation
-        # right here, so it is over before the awaited commit returns to the writer.
-        await_only(pending.run())
+    # Releasing a savepoint fires after_commit too: only the outermost commit counts.
+    if not sync_session.in_nested_transaction():
+        sync_session.info[COMMITTED_INFO] = True
 
 
 def _after_transaction_end(sync_session: Session, transaction: SessionTransaction) -> None:
-    # The outermost transaction ended without committing (or after_commit took it all).
-    if transaction.parent is None:
-        sync_session.info.pop(PENDING_INFO, None)
+    if transaction.parent is not None:
+        return
+    info = sync_session.info
+    pending: Pending | None = info.pop(PENDING_INFO, None)
+    if info.pop(COMMITTED_INFO, False) and pending is not None:
+        # The outermost transaction committed and gave its connection back to the pool (so
+        # a refill's load cannot wait on a pool this writer exhausts). AsyncSession commits
+        # inside a greenlet: await_only runs the async invalidation right here, so it is
+        # over before the awaited commit returns to the writer.
+        await_only(pending.run())

@@ -13,12 +13,14 @@ import random
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
+import pytest
 from cache_helpers import ProbeTable, probe_key
 from redis.asyncio import Redis
 
-from azora_nexus.cache import Cache, CacheOptions, open_cache
-from azora_nexus.sync import invalidate_after_commit, read_through
+from azora_nexus.cache import Cache, CacheOptions, keys, open_cache
+from azora_nexus.sync import invalidate_after_commit, read_through, refill_after_commit
 
 HOT_ROWS = 3
 READERS = 24
@@ -66,9 +68,25 @@ async def contend(read: ReadFn, write: WriteFn, seconds: float = SECONDS) -> Obs
     return observed
 
 
+def invalidation(how: str, row: int, node: Cache, probe: ProbeTable) -> Callable[[Any], None]:
+    """What a writer registers in its transaction: the key, a refill, or a pattern."""
+    key = probe_key(row)
+    if how == "key":
+        return lambda session: invalidate_after_commit(session, [key], cache=node)
+    if how == "refill":
+        return lambda session: refill_after_commit(
+            session, key, lambda: probe.version(row), cache=node
+        )
+    return lambda session: invalidate_after_commit(
+        session, patterns=[keys.pattern("probe")], cache=node
+    )
+
+
+@pytest.mark.parametrize("how", ["key", "refill", "pattern"])
 async def test_no_read_is_older_than_a_write_that_returned_before_it(
-    redis_url: str, probe: ProbeTable
+    how: str, redis_url: str, probe: ProbeTable
 ) -> None:
+    """Writers invalidate their key, or refill it under a lease, or invalidate a pattern."""
     probe.fill_delay_s = FILL_DELAY_S
     async with AsyncExitStack() as stack:
         nodes: list[Cache] = [
@@ -79,10 +97,7 @@ async def test_no_read_is_older_than_a_write_that_returned_before_it(
             return await read_through(nodes[number % 2], probe_key(row), lambda: probe.version(row))
 
         async def write(number: int, row: int) -> int:
-            node = nodes[number % 2]
-            return await probe.bump(
-                row, lambda session: invalidate_after_commit(session, [probe_key(row)], cache=node)
-            )
+            return await probe.bump(row, invalidation(how, row, nodes[number % 2], probe))
 
         observed = await contend(read, write)
 
@@ -92,6 +107,8 @@ async def test_no_read_is_older_than_a_write_that_returned_before_it(
     # The race was really run: fills of values read before a write were refused.
     assert sum(n.stats.fills_rejected for n in nodes) > 0
     assert sum(n.stats.hits for n in nodes) > 0
+    if how == "refill":
+        assert sum(n.stats.wait_hits for n in nodes) > 0
 
 
 async def test_naive_read_then_set_serves_stale_values_counter_example(

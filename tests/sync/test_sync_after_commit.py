@@ -197,3 +197,18 @@ async def test_readers_during_a_refill_wait_for_it_instead_of_loading(
     assert during == [2] * 20
     assert loads == 2  # the first read and the refill; none of the 20 readers loaded
     assert (cache.stats.wait_hits, cache.stats.misses) == (20, 1)
+
+
+async def test_a_released_savepoint_does_not_invalidate_before_the_outer_commit(
+    db: Database, cache: Cache, redis: Redis
+) -> None:
+    await read_through(cache, KEY, lambda: version(db))
+
+    async with db.transaction() as session:
+        await bump(session)
+        invalidate_after_commit(session, [KEY], cache=cache)
+        async with session.begin_nested():
+            await session.execute(text("SELECT 1"))
+        assert await cached(cache, redis) is not None  # the outer transaction is still open
+
+    assert await cached(cache, redis) is None

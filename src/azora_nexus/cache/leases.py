@@ -7,10 +7,12 @@ returned before it asked. A reader arriving once the flight is under way waits f
 end, then reads again (by then usually a hit).
 
 Across nodes, a flight takes the key's fill lease in Redis before loading. A flight that
-finds the lease held by another reader polls for that reader's value, up to `wait_s`, then
-takes the lease over and loads itself: the first holder's fill is refused, never mixed up.
-Past a value's soft TTL one reader refreshes it in the background while the others go on
-reading the old value (a write deletes it, so it is never older than the last write).
+finds the lease held by another reader (or by a writer refilling the key it invalidated)
+waits for that value, woken by a fill on this node or polling for one on another, up to
+`wait_s`; then it takes the lease over and loads itself: the first holder's fill is refused,
+never mixed up. Past a value's soft TTL one reader refreshes it in the background while the
+others go on reading the old value (a write deletes it, so it is never older than the last
+write).
 """
 
 from __future__ import annotations

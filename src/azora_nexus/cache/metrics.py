@@ -24,7 +24,7 @@ HELP = {
     "fills": "Values stored after a load",
     "fills_rejected": "Fills refused because a write (or an epoch move) came first",
     "coalesced": "Reads that shared another reader's load on this node",
-    "lease_waits": "Reads that waited for another node's fill",
+    "lease_waits": "Flights that found the lease taken and waited for its holder's fill",
     "wait_timeouts": "Waits that ran out and took the lease over",
     "fallbacks": "Database loads made without Redis because it was unavailable",
     "stale_served": "Values served past their soft TTL by the reader that started their refresh",
