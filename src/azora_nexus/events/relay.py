@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from contextlib import suppress
 from typing import Any
 
@@ -25,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 # Advisory locks are per database, so each database (each deployment) has one relay.
 RELAY_LOCK_KEY = 0x417A6F7261  # "Azora"
+# Names the relay's connection in pg_stat_activity, so operators see which node relays.
+RELAY_APPLICATION = f"azora-relay {socket.gethostname()} pid {os.getpid()}"
 
 _UNPUBLISHED = """
 SELECT id, type, payload::text AS payload, source, user_id, timestamp_ms
@@ -85,7 +89,9 @@ class Relay:
             await asyncio.sleep(self.retry_s)
 
     async def _serve_one_connection(self) -> None:
-        conn = await asyncpg.connect(self.dsn, timeout=10)
+        conn = await asyncpg.connect(
+            self.dsn, timeout=10, server_settings={"application_name": RELAY_APPLICATION}
+        )
         try:
             await self._wait_for_lock(conn)
             self.is_leader = True

@@ -1,0 +1,85 @@
+"""A Nexus node in a process of its own (`azora serve`), to run several and kill one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import asyncpg
+import httpx
+from socket_client import free_socket
+
+from azora_nexus.config import Settings
+from azora_nexus.events.relay import asyncpg_dsn
+
+AZORA = Path(sys.executable).with_name("azora")
+
+
+class NodeProcess:
+    """`azora serve` on a free port of 127.0.0.1 against the test's backends."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+
+    @classmethod
+    async def start(cls, settings: Settings, name: str) -> NodeProcess:
+        sock = free_socket()
+        port = sock.getsockname()[1]
+        sock.close()
+        env = os.environ | {
+            "DATABASE_URL": settings.database_url or "",
+            "REDIS_URL": settings.redis_url or "",
+            "MONGODB_URI": settings.mongodb_uri or "",
+            "AZORA_JWT_SECRET": settings.jwt_secret or "",
+            "AZORA_DATA_DIR": str(settings.data_dir / name),
+            "AZORA_ENV": "test",
+            "AZORA_LOG_LEVEL": "WARNING",
+        }
+        process = await asyncio.create_subprocess_exec(
+            str(AZORA), "serve", "--port", str(port), env=env, stdin=asyncio.subprocess.DEVNULL
+        )
+        node = cls(process, f"http://127.0.0.1:{port}")
+        await node.wait_ready()
+        return node
+
+    async def wait_ready(self, timeout_s: float = 30.0) -> None:
+        async with asyncio.timeout(timeout_s), httpx.AsyncClient() as http:
+            while True:
+                if self.process.returncode is not None:
+                    raise RuntimeError(f"node exited with {self.process.returncode}")
+                try:
+                    if (await http.get(f"{self.url}/health")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no cleanup, connections cut by the kernel."""
+        self.process.send_signal(signal.SIGKILL)
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), 15)
+            except TimeoutError:
+                self.process.kill()
+        await self.process.wait()
+
+
+async def relay_holder_pid(database_url: str) -> int | None:
+    """The pid of the node whose relay holds the lock (from its connection's name)."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        name = await conn.fetchval(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    return None if name is None else int(name.rsplit(" ", 1)[1])
