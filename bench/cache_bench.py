@@ -5,14 +5,15 @@ Uses the backends DATABASE_URL / REDIS_URL name, or starts embedded ones in a te
 
 Workload (issue 5): 10,000 rows of a scratch table, each cached under its own key; 32
 concurrent clients; each operation picks a key from a Zipf distribution (s=1.0) and is a
-write with probability 0.1, else a read. A write commits `version + 1` in a transaction and
-invalidates the key after commit (and, unless `--no-refill`, reloads it in the background
-through a fill lease). A read is `read_through` with the database as loader. Every read is
-checked against the last committed version: it is stale if it returns a version older than
-one whose write had returned before the read started. Before measuring, every key is read
-once (`--no-prewarm` starts cold instead: then the run mostly measures first reads) and the
-clients run a warm-up. Prints a markdown table and writes bench/results/cache.json (variants:
-cache-no-refill.json, cache-cold.json).
+write with probability 0.1, else a read. A write commits `version + 1` in a transaction and,
+after the commit and before it returns, replaces the key's value with a fresh load under
+the key's lease (`refill_after_commit`, write-through), or with `--no-refill` only
+invalidates it (`invalidate_after_commit`). A read is `read_through` with the database as
+loader. Every read is checked against the last committed version: it is stale if it
+returns a version older than one whose write had returned before the read started. Before
+measuring, every key is read once (`--no-prewarm` starts cold instead: then the run mostly
+measures first reads) and the clients run a warm-up. Prints a markdown table and writes
+bench/results/cache.json (variants: cache-no-refill.json, cache-cold.json).
 """
 
 from __future__ import annotations
@@ -251,6 +252,7 @@ def markdown(plan: Plan, figures: dict[str, Any]) -> str:
         ("stale reads", f"{figures['stale_reads']}"),
         ("database loads", f"{figures['cache']['loads']}"),
         ("fills refused (raced a write)", f"{figures['cache']['fillsRejected']}"),
+        ("refills by writers", f"{figures['cache']['refills']}"),
     ]
     lines = ["| measure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
     return "\n".join(lines)

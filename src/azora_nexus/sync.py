@@ -54,7 +54,8 @@ class Pending:
     ttl_s: float | None = None  # for the refilled values
 
     async def run(self) -> None:
-        """Invalidate, then refill in the background; never raises (the commit is done)."""
+        """Invalidate and refill, then invalidate the patterns; never raises (the commit is
+        done)."""
         try:
             await self.cache.invalidate(self.keys, refill=self.refills, ttl_s=self.ttl_s)
             for pattern in self.patterns:
@@ -105,8 +106,10 @@ def refill_after_commit(
     ttl_s: float | None = None,
     cache: Cache | None = None,
 ) -> None:
-    """Invalidate `key` once this transaction commits and load it again in the background
-    under a lease taken with the invalidation: readers meanwhile wait for that value."""
+    """Once this transaction commits, replace `key`'s value with `loader()`'s before the
+    commit returns (write-through): readers keep finding a value instead of missing, and
+    never one older than this write once it has returned. `loader` reads in its own
+    transaction (the writer's connection is back in the pool by then)."""
     pending = _pending(session, cache)
     pending.refills[key] = loader
     if ttl_s is not None:

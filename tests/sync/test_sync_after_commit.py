@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from azora_nexus.cache import Cache, CacheOptions, keys, open_cache
+from azora_nexus.cache import Cache, CacheOptions, codec, keys, open_cache
 from azora_nexus.database.engine import Database, open_database
 from azora_nexus.nexus import Nexus
 from azora_nexus.sync import (
@@ -137,7 +137,7 @@ async def test_a_fill_in_flight_across_a_write_is_refused(
     assert await read_through(cache, KEY, lambda: version(db)) == 2
 
 
-async def test_refill_after_commit_loads_the_new_value_for_the_next_readers(
+async def test_refill_after_commit_replaces_the_value_before_the_write_returns(
     db: Database, cache: Cache, redis: Redis
 ) -> None:
     await read_through(cache, KEY, lambda: version(db))
@@ -145,13 +145,56 @@ async def test_refill_after_commit_loads_the_new_value_for_the_next_readers(
     async with db.transaction() as session:
         await bump(session)
         refill_after_commit(session, KEY, lambda: version(db), cache=cache)
-    for _ in range(200):
-        if await cached(cache, redis) is not None:
-            break
-        await asyncio.sleep(0.01)
+    stored = await cached(cache, redis)
 
+    assert stored is not None
+    assert codec.decode(stored) == 2
     assert await read_through(cache, KEY, lambda: version(db)) == 2
-    assert (cache.stats.hits, cache.stats.misses, cache.stats.refreshes) == (1, 1, 1)
+    assert (cache.stats.hits, cache.stats.misses, cache.stats.refills) == (1, 1, 1)
+
+
+async def test_readers_during_a_refill_read_the_previous_value_and_never_miss(
+    db: Database, cache: Cache
+) -> None:
+    refilling, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow_version() -> int:
+        found = await version(db)
+        refilling.set()
+        await finish.wait()
+        return found
+
+    await read_through(cache, KEY, lambda: version(db))
+
+    async def write() -> None:
+        async with db.transaction() as session:
+            await bump(session)
+            refill_after_commit(session, KEY, slow_version, cache=cache)
+
+    writer = asyncio.ensure_future(write())
+    await refilling.wait()  # committed; the writer has not returned
+    during = await asyncio.gather(*(read_through(cache, KEY, slow_version) for _ in range(20)))
+    finish.set()
+    await writer
+    after = await read_through(cache, KEY, lambda: version(db))
+
+    assert (during, after) == ([1] * 20, 2)
+    assert (cache.stats.hits, cache.stats.misses) == (21, 1)
+
+
+async def test_a_failed_refill_leaves_the_key_invalidated(
+    db: Database, cache: Cache, redis: Redis
+) -> None:
+    async def broken() -> int:
+        raise LookupError("the refill's query failed")
+
+    await read_through(cache, KEY, lambda: version(db))
+    async with db.transaction() as session:
+        await bump(session)
+        refill_after_commit(session, KEY, broken, cache=cache)
+
+    assert await cached(cache, redis) is None
+    assert await read_through(cache, KEY, lambda: version(db)) == 2
 
 
 async def test_sessions_of_an_open_nexus_invalidate_through_its_cache(nexus: Nexus) -> None:
@@ -173,30 +216,6 @@ async def test_outside_a_transaction_it_is_refused(db: Database, cache: Cache) -
     async with db.sessions() as session:
         with pytest.raises(RuntimeError, match="transaction"):
             invalidate_after_commit(session, [KEY], cache=cache)
-
-
-async def test_readers_during_a_refill_wait_for_it_instead_of_loading(
-    db: Database, cache: Cache
-) -> None:
-    loads = 0
-
-    async def slow_version() -> int:
-        nonlocal loads
-        loads += 1
-        found = await version(db)
-        await asyncio.sleep(0.2)
-        return found
-
-    await read_through(cache, KEY, slow_version)
-    async with db.transaction() as session:
-        await bump(session)
-        refill_after_commit(session, KEY, slow_version, cache=cache)
-
-    during = await asyncio.gather(*(read_through(cache, KEY, slow_version) for _ in range(20)))
-
-    assert during == [2] * 20
-    assert loads == 2  # the first read and the refill; none of the 20 readers loaded
-    assert (cache.stats.wait_hits, cache.stats.misses) == (20, 1)
 
 
 async def test_a_released_savepoint_does_not_invalidate_before_the_outer_commit(

@@ -109,7 +109,7 @@ class Cache:
             self.stats.hits += 1  # found at the first lookup
             if found.status is Status.HIT_REFRESH:
                 self.stats.stale_served += 1
-                self.guard.reload(entry, token)
+                self.guard.refresh(entry, token)
             return cast(T, codec.decode(found.stored))
         return cast(T, await self.guard.load(entry))
 
@@ -122,10 +122,11 @@ class Cache:
     ) -> None:
         """Remove the keys' values and refuse fills in flight; never raises for Redis.
 
-        Each key in `refill` is reloaded in the background with its loader, under a lease
-        taken in the same step as the removal: readers wait for that reload (a wait hit)
-        rather than load the key themselves. It runs to the end even if the caller is
-        cancelled: the write has committed.
+        Each key in `refill` is instead reloaded with its loader and its value replaced
+        before this returns (write-through): its lease is taken over in the same step as
+        the other removals, so fills in flight are refused, and readers meanwhile still
+        read the previous value (legal: the write has not returned) rather than miss. It
+        runs to the end even if the caller is cancelled: the write has committed.
         """
         refill = refill or {}
         unique = list(dict.fromkeys([*keys, *refill]))
@@ -170,8 +171,13 @@ class Cache:
     async def _invalidate(self, keys: list[CacheKey], refills: Mapping[CacheKey, Entry]) -> None:
         leases = {key: self.guard.tokens.next() for key in refills}
         await self.store.invalidate(keys, leases, self.guard.lease_ms)
-        for key, entry in refills.items():
-            self.guard.reload(entry, leases[key])
+        outcomes = await asyncio.gather(
+            *(self.guard.refill(entry, leases[key]) for key, entry in refills.items()),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # CacheUnavailable: the breaker moves the epoch
 
     async def _count_removed(self, pattern: KeyPattern) -> None:
         self.stats.pattern_keys_removed += await self.store.invalidate_pattern(pattern)

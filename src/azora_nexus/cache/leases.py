@@ -7,8 +7,8 @@ returned before it asked. A reader arriving once the flight is under way waits f
 end, then reads again (by then usually a hit).
 
 Across nodes, a flight takes the key's fill lease in Redis before loading. A flight that
-finds the lease held by another reader (or by a writer refilling the key it invalidated)
-waits for that value, woken by a fill on this node or polling for one on another, up to
+finds the lease held by another reader (or by a writer refilling the key it wrote) waits
+for that value, woken by a fill on this node or polling for one on another, up to
 `wait_s`; then it takes the lease over and loads itself: the first holder's fill is refused,
 never mixed up. Past a value's soft TTL one reader refreshes it in the background while the
 others go on reading the old value (a write deletes it, so it is never older than the last
@@ -121,11 +121,30 @@ class StampedeGuard:
         self.stats.misses += 1
         return (await self._load_uncached(entry)).value
 
-    def reload(self, entry: Entry, token: str) -> None:
-        """Load and fill `entry` in the background under the lease `token` already holds
-        (a soft-expired value, or a key its writer invalidated and refills)."""
+    def refresh(self, entry: Entry, token: str) -> None:
+        """Reload a soft-expired value in the background under the lease `token` holds."""
         self.stats.refreshes += 1
         self._spawn(self._fill_or_log(entry, token))
+
+    async def refill(self, entry: Entry, token: str) -> None:
+        """A writer's reload of a key it invalidated under the lease `token`: the fresh
+        value, or none if the load fails or a later write took the lease. Raises only
+        CacheUnavailable (the breaker then moves the epoch before Redis is used again)."""
+        self.stats.refills += 1
+        self.stats.loads += 1
+        try:
+            stored: bytes | None = entry.stored(await entry.loader())
+        except Exception:
+            logger.exception("cache: refilling %s failed; invalidating it instead", entry.key)
+            stored = None
+        try:
+            result = await self.store.replace(entry.key, token, stored, entry.ttl_ms)
+        finally:
+            self._wake(entry.key)
+        if result is Fill.ACCEPTED:
+            self.stats.fills += 1
+        elif stored is not None:
+            self.stats.fills_rejected += 1
 
     async def aclose(self) -> None:
         """Cancel background work (flights, refreshes) and wait for it to stop."""

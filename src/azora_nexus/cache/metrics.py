@@ -2,7 +2,7 @@
 and for Prometheus (`azora_cache_*`).
 
 A read counts once: a hit when its first lookup found the value, a wait hit when Redis
-answered it after it waited for another reader's fill (or its writer's refill), a miss when
+answered it after it waited for another reader's fill (or a writer's refill), a miss when
 a database load answered it (its own, one it shared, or a fallback while Redis was down).
 `hitRate` is the share answered by Redis, (hits + waitHits) / reads; `firstLookupHitRate`
 counts hits alone.
@@ -28,7 +28,8 @@ HELP = {
     "wait_timeouts": "Waits that ran out and took the lease over",
     "fallbacks": "Database loads made without Redis because it was unavailable",
     "stale_served": "Values served past their soft TTL by the reader that started their refresh",
-    "refreshes": "Background reloads: soft-TTL refreshes and refills after writes",
+    "refreshes": "Background reloads of values past their soft TTL",
+    "refills": "Values writers reloaded after their commit (write-through)",
     "invalidations": "Keys invalidated after a commit",
     "pattern_invalidations": "Pattern invalidations run",
     "pattern_keys_removed": "Keys removed by pattern invalidations",
@@ -53,6 +54,7 @@ class CacheStats:
     fallbacks: int = 0
     stale_served: int = 0
     refreshes: int = 0
+    refills: int = 0
     invalidations: int = 0
     pattern_invalidations: int = 0
     pattern_keys_removed: int = 0

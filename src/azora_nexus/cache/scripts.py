@@ -74,22 +74,40 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 """
 
-# Deleting the lease along with the value is what rejects a fill already in flight. A key
-# the writer will reload gets the writer's own lease in the same step, so readers wait for
-# that reload instead of each loading the key again.
+# Replacing or deleting the lease is what rejects a fill already in flight. A key its
+# writer will refill keeps its value and gets the writer's lease instead: the writer has
+# not returned yet, so the old value may still be read until REPLACE swaps it.
 # KEYS: epoch, then value and lease of each key. ARGV: epoch, lease_ms, then per key the
-# writer's lease token or ''.
+# writer's lease token or '' (plain invalidation).
 INVALIDATE = """
 local e = redis.call('GET', KEYS[1])
 if e ~= ARGV[1] then return {0, e or ''} end
 local n = 0
 for i = 2, #KEYS, 2 do
-  n = n + redis.call('DEL', KEYS[i])
-  redis.call('DEL', KEYS[i + 1])
   local token = ARGV[2 + i / 2]
-  if token ~= '' then redis.call('SET', KEYS[i + 1], token, 'PX', ARGV[2]) end
+  if token ~= '' then
+    redis.call('SET', KEYS[i + 1], token, 'PX', ARGV[2])
+  else
+    n = n + redis.call('DEL', KEYS[i])
+    redis.call('DEL', KEYS[i + 1])
+  end
 end
 return {1, n}
+"""
+
+# The writer's refill, before its write returns: the fresh value if its lease is intact,
+# else (a later writer took the lease, or the load failed) no value at all.
+# KEYS: epoch, value, lease. ARGV: epoch, token, stored value or '', ttl_ms.
+REPLACE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local mine = redis.call('GET', KEYS[3]) == ARGV[2]
+if mine then redis.call('DEL', KEYS[3]) end
+if mine and ARGV[3] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+  return 1
+end
+redis.call('DEL', KEYS[2])
+return 0
 """
 
 # KEYS: epoch. ARGV: a fresh epoch, used only when none is set.
@@ -110,4 +128,5 @@ class Scripts:
         self.fill: AsyncScript = redis.register_script(FILL)
         self.release: AsyncScript = redis.register_script(RELEASE)
         self.invalidate: AsyncScript = redis.register_script(INVALIDATE)
+        self.replace: AsyncScript = redis.register_script(REPLACE)
         self.ensure_epoch: AsyncScript = redis.register_script(ENSURE_EPOCH)

@@ -91,6 +91,21 @@ class Store:
 
         return await self._guarded(run)
 
+    async def replace(
+        self, key: keys.CacheKey, token: str, stored: bytes | None, ttl_ms: int
+    ) -> Fill:
+        """A writer's refill: store `stored` if the writer's lease is intact, else (or when
+        `stored` is None) leave no value. Epoch moved: the old entries are unreachable."""
+
+        async def run() -> Fill:
+            epoch = self._current()
+            reply = await self.scripts.replace(
+                keys=self._entry_keys(epoch, key), args=[epoch, token, stored or b"", ttl_ms]
+            )
+            return Fill(int(reply))
+
+        return await self._guarded(run)
+
     async def release(self, key: keys.CacheKey, token: str) -> None:
         """Give a lease back (the load failed) so waiters need not wait it out."""
 
@@ -109,7 +124,8 @@ class Store:
     ) -> int:
         """Delete the values and the leases of `cache_keys`: an in-flight fill is refused.
 
-        A key in `leases` gets that token as its new lease, in the same atomic step.
+        A key in `leases` keeps its value and gets that token as its lease instead, for its
+        writer's `replace`, which must follow before the write returns.
         """
         tokens = [(leases or {}).get(key, "") for key in cache_keys]
 
