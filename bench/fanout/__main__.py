@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--event-type", default="marketplace.job.posted")
     parser.add_argument("--profile", type=float, default=0.0, help="py-spy seconds (0: none)")
     parser.add_argument("--no-native", action="store_true", help="py-spy without --native")
+    parser.add_argument(
+        "--nice", type=int, default=0, help="priority of server and clients (-5: ahead of others)"
+    )
     parser.add_argument("--label", help="results file name (default: derived from the workload)")
     parser.add_argument("--url", help="a running server instead of starting `azora up`")
     parser.add_argument("--secret", help="its AZORA_JWT_SECRET (with --url)")
@@ -74,6 +77,7 @@ def options_of(args: argparse.Namespace, label: str) -> FanoutOptions:
         profile_s=args.profile,
         profile_native=not args.no_native,
         profile_path=RESULTS / f"profile-{label}.raw" if args.profile else None,
+        nice=args.nice,
     )
 
 

@@ -13,9 +13,9 @@ import psutil
 HEADER = (
     "| workload | connect+subscribe | published / accepted | loss | dup | "
     "latency p50 / p95 / p99 / max (ms) | CPU % node / backends / clients / others | "
-    "node RSS | per socket |"
+    "node CPU per delivery | node RSS | per socket |"
 )
-RULE = "|---|---|---|---|---|---|---|---|---|"
+RULE = "|---|---|---|---|---|---|---|---|---|---|"
 
 
 def machine() -> str:
@@ -72,7 +72,7 @@ def row(run: dict[str, Any]) -> str:
     ]
     delivery = run.get("delivery")
     if delivery is None:
-        cells += ["-", "-", "-", "-", "-"]
+        cells += ["-", "-", "-", "-", "-", "-"]
     else:
         publish = delivery["publish"]
         latency = delivery["latency_ms"]
@@ -82,6 +82,7 @@ def row(run: dict[str, Any]) -> str:
             f"{delivery['duplicates']:,}",
             " / ".join(ms(latency.get(k)) for k in ("p50", "p95", "p99", "max")),
             server_cpu(run.get("server", {})),
+            f"{run.get('server', {}).get('nexus_cpu_us_per_delivery', '-')} µs",
         ]
     cells.append(f"{connect.get('nexus_rss_mb_connected', '-')} MB")
     cells.append(f"{connect.get('kb_per_socket', '-')} KB")

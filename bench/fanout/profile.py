@@ -80,21 +80,42 @@ def read_stacks(raw: str) -> Counter[tuple[str, ...]]:
     return stacks
 
 
+def is_loop_thread(frames: tuple[str, ...]) -> bool:
+    """A stack of the thread that runs the event loop (not a thread pool's idle worker)."""
+    return any("run_forever" in frame or "uvloop" in frame for frame in frames)
+
+
+def is_idle(frames: tuple[str, ...]) -> bool:
+    """The loop waiting for I/O: nothing to run."""
+    leaf = frames[-1]
+    return any(mark in leaf for mark in ("epoll_wait", "select (selectors.py", "poll (libc"))
+
+
 def summarize(raw: str, top: int = 25) -> str:
-    """Categories of time, then the functions with the most self and total samples."""
+    """Where the event loop's busy time goes: categories, then self and total per function."""
     stacks = read_stacks(raw)
-    total = sum(stacks.values()) or 1
+    loop = Counter({f: n for f, n in stacks.items() if is_loop_thread(f)})
+    idle = sum(n for f, n in loop.items() if is_idle(f))
+    busy = Counter({f: n for f, n in loop.items() if not is_idle(f)})
+    total = sum(busy.values()) or 1
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     categories: Counter[str] = Counter()
-    for frames, count in stacks.items():
+    for frames, count in busy.items():
         own[frames[-1]] += count
         for frame in set(frames):
             inclusive[frame] += count
         for category, marks in CATEGORIES.items():
             if any(mark in frame for frame in frames for mark in marks):
                 categories[category] += count
-    lines = [f"{total} samples (stacks may fall in several categories)", "", "category share:"]
+    all_loop = sum(loop.values()) or 1
+    lines = [
+        f"{sum(stacks.values())} samples, {sum(loop.values())} of the event loop's thread, "
+        f"{100 * idle / all_loop:.1f}% of those idle (waiting for I/O).",
+        "Shares below are of the loop's busy samples; a stack may fall in several categories.",
+        "",
+        "category share:",
+    ]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in categories.most_common()]
     lines += ["", f"top {top} by self samples:"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]

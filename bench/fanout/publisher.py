@@ -52,7 +52,13 @@ def http_client(url: str, token: str, timeout_s: float, connections: int) -> htt
 
 
 async def publish_paced(
-    http: httpx.AsyncClient, event_type: str, rate: float, seconds: float, *, warmup: bool
+    http: httpx.AsyncClient,
+    event_type: str,
+    rate: float,
+    seconds: float,
+    *,
+    warmup: bool,
+    answer_wait_s: float = 15.0,
 ) -> Publication:
     """POST round(rate * seconds) events on schedule; warm-up events get negative seqs."""
     count = round(rate * seconds)
@@ -68,7 +74,12 @@ async def publish_paced(
         result.max_lag_ms = max(result.max_lag_ms, (loop.time() - due) * 1000)
         seq = -1 - index if warmup else index
         sends.append(asyncio.create_task(send(http, event_type, seq, result)))
-    await asyncio.gather(*sends)
+    # Bounded: a POST still unanswered well past the client's timeout counts as refused.
+    _, late = await asyncio.wait(sends, timeout=answer_wait_s)
+    for send_task in late:
+        send_task.cancel()
+    if late:
+        result.failures["no answer in time"] += len(late)
     result.duration_s = loop.time() - start
     return result
 

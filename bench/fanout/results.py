@@ -71,4 +71,5 @@ def delivery_figures(
         "foreign": sum(r["foreign"] for r in results),
         "still_open": sum(r["open"] for r in results),
         "latency_ms": latency.summary_ms(),
+        "received": latency.total + sum(r["duplicates"] for r in results),
     }

@@ -21,6 +21,7 @@ from bench.fanout.usage import (
     TreeSampler,
     cpu_percent,
     machine_percent,
+    renice,
     sample_machine,
     sample_tree,
 )
@@ -46,6 +47,8 @@ class FanoutOptions:
     profile_s: float = 0.0
     profile_native: bool = True
     profile_path: Path | None = None
+    # Scheduling priority of the server, the clients and the publisher on a shared machine.
+    nice: int = 0
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,6 +67,8 @@ async def run_fanout(options: FanoutOptions, server: NexusUnderTest) -> dict[str
     )
     figures: dict[str, Any] = {}
     async with ClientPool(plans) as pool:
+        if options.nice:
+            renice([os.getpid(), *pool.pids, *([server.pid] if server.pid else [])], options.nice)
         idle = sample_tree(server.pid) if server.pid else None
         connected = await pool.ask("connect", timeout_s=options.timeout_s * 20)
         await asyncio.sleep(1.0)  # let the server finish the handshakes' leftovers
@@ -73,6 +78,9 @@ async def run_fanout(options: FanoutOptions, server: NexusUnderTest) -> dict[str
             publication, usage = await publish_and_drain(options, server, pool, figures)
             results = await pool.ask("finish")
             figures["delivery"] = delivery_figures(results, publication, connected)
+            received = figures["delivery"]["received"]
+            if "nexus_cpu_s" in usage and received:
+                usage["nexus_cpu_us_per_delivery"] = round(1e6 * usage["nexus_cpu_s"] / received, 1)
             figures["server"] = usage
             figures["clients_cpu_s"] = round(sum(r["cpu_s"] for r in results), 2)
         else:
@@ -89,7 +97,12 @@ async def publish_and_drain(
     async with http, AsyncExitStack() as stack:
         if options.warmup_s > 0:
             warm = await publish_paced(
-                http, options.event_type, options.rate, options.warmup_s, warmup=True
+                http,
+                options.event_type,
+                options.rate,
+                options.warmup_s,
+                warmup=True,
+                answer_wait_s=options.publish_timeout_s + 5,
             )
             figures["warmup"] = warm.summary()
             await drain(pool, options, "warmup", warm.accepted * figures["connect"]["connected"])
@@ -107,7 +120,12 @@ async def publish_and_drain(
             before = sample_tree(server.pid)
         machine_before = sample_machine(pool.pids)
         publication = await publish_paced(
-            http, options.event_type, options.rate, options.seconds, warmup=False
+            http,
+            options.event_type,
+            options.rate,
+            options.seconds,
+            warmup=False,
+            answer_wait_s=options.publish_timeout_s + 5,
         )
         machine_after = sample_machine(pool.pids)
         if server.pid and before is not None:
@@ -118,6 +136,10 @@ async def publish_and_drain(
         usage["load_average"] = [round(x, 2) for x in os.getloadavg()]
         expected = publication.accepted * figures["connect"]["connected"]
         figures["drain_s"] = await drain(pool, options, "deliveries", expected)
+        if server.pid and before is not None:
+            # The node's CPU from the first measured POST until the last delivery.
+            spent = sample_tree(server.pid).cpu_s.get("nexus", 0.0) - before.cpu_s.get("nexus", 0)
+            usage["nexus_cpu_s"] = round(spent, 2)
     if sampler is not None:
         usage |= sampler.figures()
     return publication, usage

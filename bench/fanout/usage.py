@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -19,6 +21,24 @@ def group_of(process: psutil.Process) -> str:
     if any("secantus" in part for part in process.cmdline()):
         return "mongo"
     return "nexus"
+
+
+def renice(pids: list[int], niceness: int) -> None:
+    """Set the scheduling priority of `pids` and their descendants (negative needs root).
+
+    With autogroup scheduling, nice only ranks processes within their session's group;
+    the group's own nice (in /proc/<pid>/autogroup) ranks it against other sessions.
+    """
+    for pid in pids:
+        # No autogroup scheduling here, or not allowed: the process nice still applies.
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                process.nice(niceness)
+            except psutil.NoSuchProcess:
+                continue
 
 
 @dataclass(frozen=True)
