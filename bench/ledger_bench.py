@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -31,7 +32,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from azora_nexus.auth.tokens import Principal, Role
@@ -146,17 +149,19 @@ async def client(
 
 async def run_clients(
     urls: tuple[str, str], wallets: list[uuid.UUID], clients: int, start_at: float, plan: Plan
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, float]:
     async with open_db(*urls, pool_size=clients, pre_ping=plan.pre_ping) as db:
         # Warm the pool so the timed window measures transfers, not connecting.
         await asyncio.gather(*(_ping(db) for _ in range(clients)))
         await asyncio.sleep(max(0.0, start_at - time.time()))
         deadline = time.monotonic() + plan.seconds
+        cpu_before = time.process_time()
         results = await asyncio.gather(
             *(client(db, wallets, deadline, random.getrandbits(32)) for _ in range(clients))
         )
+        cpu_s = time.process_time() - cpu_before
     latencies = [lat for result in results for lat in result[0]]
-    return latencies, sum(result[1] for result in results)
+    return latencies, sum(result[1] for result in results), cpu_s
 
 
 async def _ping(db: Database) -> None:
@@ -167,9 +172,39 @@ async def _ping(db: Database) -> None:
 
 def worker(
     urls: tuple[str, str], wallets: list[str], clients: int, start_at: float, plan: Plan
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, float]:
     """One client process (the CPU of one Python process is the first limit)."""
     return asyncio.run(run_clients(urls, [uuid.UUID(w) for w in wallets], clients, start_at, plan))
+
+
+def server_cpu(ports: set[int | None]) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL and Redis process serving `ports` (with the
+    PostgreSQL backends, which are children of the listening postmaster)."""
+    found: dict[int, float] = {}
+    for process in psutil.process_iter():
+        try:
+            listening = {c.laddr.port for c in process.net_connections() if c.status == "LISTEN"}
+            if listening & ports:
+                for member in [process, *process.children(recursive=True)]:
+                    times = member.cpu_times()
+                    found[member.pid] = times.user + times.system
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+    return found
+
+
+async def sample_server_cpu(urls: tuple[str, str], start_at: float, done: asyncio.Event) -> float:
+    """CPU seconds the servers spent from `start_at` until `done`, sampled every 0.2 s as
+    backends come and go (a backend that exits keeps its last sample)."""
+    ports = {make_url(urls[0]).port, make_url(urls[1]).port}
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    baseline = await asyncio.to_thread(server_cpu, ports)
+    last = dict(baseline)
+    while not done.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), 0.2)
+        last.update(await asyncio.to_thread(server_cpu, ports))
+    return sum(cpu - baseline.get(pid, 0.0) for pid, cpu in last.items())
 
 
 async def check(db: Database, wallets: list[uuid.UUID]) -> dict[str, Any]:
@@ -216,10 +251,12 @@ async def check(db: Database, wallets: list[uuid.UUID]) -> dict[str, Any]:
 async def bench(urls: tuple[str, str], plan: Plan) -> dict[str, Any]:
     async with open_db(*urls, pool_size=4) as db:
         wallets = await seed(db, plan.wallets)
-    start_at = time.time() + 1.5 + plan.processes
+    start_at = time.time() + 3 + 1.5 * plan.processes  # time to spawn and warm up
     shares = [plan.clients // plan.processes] * plan.processes
     for n in range(plan.clients % plan.processes):
         shares[n] += 1
+    finished = asyncio.Event()
+    sampler = asyncio.create_task(sample_server_cpu(urls, start_at, finished))
     context = multiprocessing.get_context("spawn")
     loop = asyncio.get_running_loop()
     with context.Pool(plan.processes) as pool:
@@ -227,9 +264,14 @@ async def bench(urls: tuple[str, str], plan: Plan) -> dict[str, Any]:
             pool.apply_async(worker, (urls, [str(w) for w in wallets], share, start_at, plan))
             for share in shares
         ]
+        # Each worker's clients stop `seconds` after they start; the pool is closed after.
         results = [await loop.run_in_executor(None, p.get) for p in pending]
+        finished.set()
+        servers_cpu_s = await sampler
     latencies = sorted(lat for result in results for lat in result[0])
     refused = sum(result[1] for result in results)
+    clients_cpu_ms = sum(result[2] for result in results) * 1000 / len(latencies)
+    servers_cpu_ms = servers_cpu_s * 1000 / len(latencies)
     async with open_db(*urls, pool_size=4) as db:
         invariant = await check(db, wallets)
     assert invariant["transfers_in_ledger"] == len(latencies)
@@ -239,6 +281,14 @@ async def bench(urls: tuple[str, str], plan: Plan) -> dict[str, Any]:
         "refused_insufficient_funds": refused,
         "latency_ms_p50": round(statistics.median(latencies) * 1000, 2),
         "latency_ms_p99": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        # CPU per transfer does not depend on what else the machine runs: it bounds what
+        # this code can do on two idle cores (the ceiling below), whatever the load now.
+        "cpu_ms_per_transfer_clients": round(clients_cpu_ms, 3),
+        "cpu_ms_per_transfer_postgres_redis": round(servers_cpu_ms, 3),
+        "ceiling_transfers_per_s_on_2_idle_cores": round(
+            2000 / (clients_cpu_ms + servers_cpu_ms), 0
+        ),
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
         **invariant,
     }
 
