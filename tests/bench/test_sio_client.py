@@ -10,7 +10,7 @@ import pytest
 import socketio
 from bench.fanout.server import NexusUnderTest
 from bench.sio_client import SioClient, SocketIOError
-from bench.validate_client import TYPES, USER, compare, publish_all
+from bench.validate_client import TYPES, USER, compare, publish_all, validate
 from served_node import serve_app, serve_nexus
 
 from azora_nexus.auth.tokens import Role, issue_token
@@ -116,3 +116,10 @@ async def test_cheap_client_answers_pings_and_stays_connected(
     finally:
         await client.close()
     assert received.events == [("hello", {"n": 1})]
+
+
+async def test_cheap_client_receives_what_socket_io_client_receives(
+    served: NexusUnderTest,
+) -> None:
+    # Node.js and socket.io-client come from the repo's package.json (`npm ci`).
+    assert await validate(served) == []
