@@ -6,16 +6,18 @@ The keys are invalidated when the transaction commits, before `commit()` (or the
 `session.begin()` / `Database.transaction()`) returns to the writer, so by the time a write
 returns, no read can be served the old value; a rolled-back transaction invalidates nothing.
 
-The seed's API is one line of each on top of the domain services (issue 6), e.g.::
+The seed's API (`get_user_with_cache`, `update_enrollment_progress`, ...) is one line of
+each on top of the domain services, so it lives above this module (the domain imports sync,
+not the reverse): in the domain's services and the `Integration` facade, e.g.::
 
-    async def get_user_with_cache(nexus: Nexus, user_id: str) -> dict[str, Any]:
-        return await read_through(nexus.cache, keys.user(user_id),
-                                  lambda: users.get_public(nexus.db, user_id))
-
-    # in users.update_profile / education.update_progress, inside the transaction:
+    # users.get_user: cache-aside read
+    await read_through(cache, keys.user(user_id), lambda: load_user(db, user_id))
+    # users.update_profile / education progress, inside the transaction:
     invalidate_after_commit(session, [keys.user(user_id)])
     invalidate_after_commit(session, [keys.enrollment(enrollment_id),
                                       keys.user_enrollments(user_id)])
+    # or, to hand the next readers the new value instead of a miss (write-through):
+    refill_after_commit(session, keys.user(user_id), lambda: load_user(db, user_id))
 """
 
 from __future__ import annotations

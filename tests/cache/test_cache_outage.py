@@ -8,8 +8,10 @@ from pathlib import Path
 
 from cache_helpers import ProbeTable, probe_key
 
+from azora_nexus.backends.process import free_port
 from azora_nexus.backends.redis import EmbeddedRedis
 from azora_nexus.cache import CacheOptions, keys, open_cache
+from azora_nexus.cache.breaker import Admission, Breaker
 from azora_nexus.cache.client import create_redis
 from azora_nexus.sync import invalidate_after_commit
 
@@ -85,3 +87,47 @@ async def test_reads_fall_back_during_an_outage_and_nothing_is_stale_after_it(
         await server.stop()
         if restarted is not None:
             await restarted.stop()
+
+
+async def test_a_node_started_while_redis_is_down_serves_from_postgres_then_caches(
+    tmp_path: Path, probe: ProbeTable
+) -> None:
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    key = probe_key(2)
+    async with open_cache(url, CacheOptions(retry_s=0.2)) as cache:
+        down = [await cache.read_through(key, lambda: probe.version(2)) for _ in range(5)]
+        server = RedisOnPort(tmp_path / "redis", port)
+        await server.start()
+        try:
+            async with asyncio.timeout(10):
+                while cache.stats.hits == 0:
+                    await cache.read_through(key, lambda: probe.version(2))
+                    await asyncio.sleep(0.05)
+        finally:
+            await server.stop()
+
+    assert down == [1] * 5
+    assert cache.stats.fills == 1
+    assert cache.breaker.trips == 1
+
+
+def test_the_breaker_lets_one_probe_through_per_retry_period() -> None:
+    now = [0.0]
+    breaker = Breaker(retry_s=1.0, clock=lambda: now[0])
+    assert breaker.admit() is Admission.NORMAL
+
+    breaker.failed(Admission.NORMAL)
+    assert (breaker.state, breaker.admit()) == ("open", None)
+    now[0] = 1.0
+    probe = breaker.admit()
+    assert (probe, breaker.state, breaker.admit()) == (Admission.PROBE, "half-open", None)
+    breaker.failed(Admission.PROBE)  # still down: wait another period
+    now[0] = 1.5
+    assert breaker.admit() is None
+    now[0] = 2.0
+    assert breaker.admit() is Admission.PROBE
+    breaker.succeeded(Admission.NORMAL)  # a call from before the outage proves nothing
+    assert breaker.state == "half-open"
+    breaker.succeeded(Admission.PROBE)
+    assert (breaker.state, breaker.admit(), breaker.trips) == ("closed", Admission.NORMAL, 1)
