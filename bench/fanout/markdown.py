@@ -72,7 +72,11 @@ def row(run: dict[str, Any]) -> str:
     ]
     delivery = run.get("delivery")
     if delivery is None:
-        cells += ["-", "-", "-", "-", "-", "-"]
+        during_connect = {
+            "cpu_percent_publishing": connect.get("cpu_percent", {}),
+            "machine_percent_publishing": connect.get("machine_percent", {}),
+        }
+        cells += ["-", "-", "-", "-", server_cpu(during_connect), "-"]
     else:
         publish = delivery["publish"]
         latency = delivery["latency_ms"]

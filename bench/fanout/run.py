@@ -41,6 +41,7 @@ class FanoutOptions:
     drain_s: float = 15.0  # the longest wait for stragglers after the last POST
     quiet_s: float = 3.0  # stop draining after this long without a new delivery
     connect_only: bool = False
+    idle_s: float = 3.0  # with every socket connected and no events, to measure idle cost
     timeout_s: float = 30.0
     publish_timeout_s: float = 10.0
     publish_connections: int = 8
@@ -70,10 +71,21 @@ async def run_fanout(options: FanoutOptions, server: NexusUnderTest) -> dict[str
         if options.nice:
             renice([os.getpid(), *pool.pids, *([server.pid] if server.pid else [])], options.nice)
         idle = sample_tree(server.pid) if server.pid else None
+        machine_before = sample_machine(pool.pids)
         connected = await pool.ask("connect", timeout_s=options.timeout_s * 20)
         await asyncio.sleep(1.0)  # let the server finish the handshakes' leftovers
         loaded = sample_tree(server.pid) if server.pid else None
         figures["connect"] = connect_figures(connected, options.clients, idle, loaded)
+        server_cpu = cpu_percent(idle, loaded) if idle and loaded else {}
+        figures["connect"]["cpu_percent"] = server_cpu
+        figures["connect"]["machine_percent"] = machine_percent(
+            machine_before, sample_machine(pool.pids), server_cpu
+        )
+        if loaded is not None and server.pid:
+            # What the connected sockets cost with no events: pings, timers, the GC.
+            await asyncio.sleep(options.idle_s)
+            idle_cpu = cpu_percent(loaded, sample_tree(server.pid)).get("nexus")
+            figures["connect"]["nexus_idle_cpu_percent"] = idle_cpu
         if not options.connect_only:
             publication, usage = await publish_and_drain(options, server, pool, figures)
             results = await pool.ask("finish")
