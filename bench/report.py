@@ -39,6 +39,9 @@ REFERENCE = {
     "connect-10000": ("8.6 s", "16.9 s", "11.3 s"),
     "memory": ("~15 KB", "~48 KB", "~48 KB"),
 }  # fmt: skip
+# "Most clients at 50 events/s with 0 loss and p99 < 100 ms": these counts, 10 s each,
+# smallest first, stopping at the first that fails.
+CAPACITY = [100, 250, 500, 750, 1000, 1250, 1500, 1900, 2500]
 OTHERS = {
     "cache": ("cache_bench", ["--seconds", "15"], "cache.json"),
     "ledger": ("ledger_bench", ["--seconds", "10"], "ledger.json"),
@@ -74,6 +77,36 @@ def nexus_cell(label: str, run: dict[str, Any] | None) -> str:
     return cell
 
 
+def passes(run: dict[str, Any] | None) -> bool:
+    """Every event accepted and delivered to everyone, p99 under the limit."""
+    if run is None:
+        return False
+    delivery = run["delivery"]
+    publish = delivery["publish"]
+    p99: float = delivery["latency_ms"].get("p99", float("inf"))
+    return publish["accepted"] == publish["attempted"] and delivery["lost"] == 0 and p99 < 100
+
+
+def find_capacity(extra: list[str]) -> None:
+    """Run 50 events/s for 10 s at growing client counts until one fails."""
+    for clients in CAPACITY:
+        label = f"cap-{clients}"
+        arguments = ["--clients", str(clients), "--rate", "50", "--seconds", "10"]
+        run_module("fanout", [*arguments, "--label", label, *extra])
+        if not passes(load(f"fanout-{label}.json")):
+            break
+
+
+def capacity_cell() -> str:
+    """The largest count that passed, and the first that did not."""
+    passed = [n for n in CAPACITY if passes(load(f"fanout-cap-{n}.json"))]
+    failed = [n for n in CAPACITY if load(f"fanout-cap-{n}.json") and n not in passed]
+    if not passed and not failed:
+        return "not run"
+    cell = f"{max(passed):,}" if passed else f"< {min(failed):,}"
+    return cell + (f" ({min(failed):,} fails)" if failed and passed else "")
+
+
 def comparison(runs: dict[str, dict[str, Any] | None]) -> str:
     """The issue's table with a Nexus column."""
     lines = [
@@ -88,6 +121,11 @@ def comparison(runs: dict[str, dict[str, Any] | None]) -> str:
     for label, name in names.items():
         node, stock, frozen = REFERENCE[label]
         lines.append(f"| {name} | {node} | {stock} | {frozen} | {nexus_cell(label, runs[label])} |")
+        if label == "1000x50":
+            lines.append(
+                "| most clients at 50 events/s with 0 loss and p99 < 100 ms | 950 | 450 | 875 | "
+                f"{capacity_cell()} |"
+            )
     measured = [r for r in runs.values() if r and r["connect"].get("kb_per_socket")]
     # The most sockets give the steadiest figure.
     memory = max(measured, key=lambda r: r["connect"]["connected"], default=None)
@@ -122,6 +160,7 @@ def others_section() -> list[str]:
 def render(labels: list[str]) -> str:
     """The README's benchmark section from the latest results."""
     runs = {label: load(f"fanout-{label}.json") for label in [*FANOUT, *labels]}
+    runs |= {f"cap-{n}": load(f"fanout-cap-{n}.json") for n in CAPACITY}
     present = [r for r in runs.values() if r is not None]
     dates = sorted(r["date"] for r in present)
     when = f"{dates[0]} to {dates[-1]}" if dates else "never"
@@ -138,13 +177,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=["fanout", "cache", "ledger"], action="append")
     parser.add_argument("--quick", action="store_true", help="short fan-out runs")
     parser.add_argument("--render", action="store_true", help="only render the latest results")
+    parser.add_argument("--capacity", action="store_true", help="also search the 50/s capacity")
+    parser.add_argument("--nice", type=int, default=0, help="passed to bench.fanout")
     args = parser.parse_args(argv)
     chosen = args.only or ["fanout", "cache", "ledger"]
     workloads = QUICK if args.quick else FANOUT
     if not args.render:
+        extra = ["--nice", str(args.nice)] if args.nice else []
         if "fanout" in chosen:
             for label, arguments in workloads.items():
-                run_module("fanout", [*arguments, "--label", label])
+                run_module("fanout", [*arguments, "--label", label, *extra])
+            if args.capacity:
+                find_capacity(extra)
         for name, (module, arguments, _) in OTHERS.items():
             if name in chosen and (BENCH / f"{module}.py").exists():
                 run_module(module, arguments)
