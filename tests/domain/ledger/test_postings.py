@@ -11,7 +11,8 @@ from ledger_helpers import WalletFactory, wallet_factory
 from sqlalchemy import text
 
 from azora_nexus.database.engine import Database, open_database
-from azora_nexus.domain.ledger.models import Currency, TransactionKind
+from azora_nexus.domain.ledger.accounts import system_account_id
+from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind
 from azora_nexus.domain.ledger.postings import (
     PostedTransaction,
     Posting,
@@ -19,6 +20,7 @@ from azora_nexus.domain.ledger.postings import (
     post_transaction,
 )
 from azora_nexus.errors import Conflict, CurrencyMismatch, InsufficientFunds, NotFound
+from azora_nexus.events.outbox import new_event
 
 
 @pytest.fixture
@@ -66,6 +68,9 @@ async def move(
             ],
             memo="rent",
             created_by="tester",
+            events=lambda tx_id: [
+                new_event("system.alert", {"transactionId": str(tx_id)}, source="tests")
+            ],
         )
 
 
@@ -141,3 +146,42 @@ async def test_unknown_account_is_not_found(db: Database, wallet: WalletFactory)
 def test_unbalanced_postings_are_a_bug() -> None:
     with pytest.raises(ValueError, match="sum to zero"):
         check_balanced([Posting(Currency.USD, Decimal(1), wallet_id=uuid.uuid4())])
+
+
+async def outbox(db: Database) -> list[tuple[str, dict[str, str]]]:
+    async with db.sessions() as session:
+        rows = await session.execute(text("SELECT type, payload FROM outbox ORDER BY id"))
+        return [(row.type, row.payload) for row in rows]
+
+
+async def test_events_are_written_with_a_new_transaction_only(
+    db: Database, wallet: WalletFactory
+) -> None:
+    source, target = await wallet(balance="5"), await wallet()
+    before = await outbox(db)  # funding wrote none
+    posted = await move(db, source, target, "2")
+    await move(db, source, target, "2")  # a replay
+    with pytest.raises(InsufficientFunds):
+        await move(db, source, target, "9", key="k2")
+    with pytest.raises(Conflict):
+        await move(db, source, target, "1", request_hash="other")
+    assert await outbox(db) == [*before, ("system.alert", {"transactionId": str(posted.id)})]
+
+
+async def test_escrow_may_not_go_negative(db: Database, wallet: WalletFactory) -> None:
+    target = await wallet()
+    async with db.transaction() as session:
+        escrow = await system_account_id(session, SystemAccountKind.ESCROW, Currency.USD)
+    with pytest.raises(InsufficientFunds):
+        async with db.transaction() as session:
+            await post_transaction(
+                session,
+                kind=TransactionKind.ESCROW_RELEASE,
+                idempotency_key="e1",
+                request_hash="e1",
+                postings=[
+                    Posting(Currency.USD, Decimal(-1), system_account_id=escrow),
+                    Posting(Currency.USD, Decimal(1), wallet_id=target),
+                ],
+            )
+    assert await balance(db, target) == 0
