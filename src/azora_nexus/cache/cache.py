@@ -5,14 +5,18 @@ invalidated), no read that starts later returns a value older than that write.
 - A value enters Redis only through a fill lease taken before the database read; an
   invalidation deletes the value and the lease, so a fill of data read before the write
   is refused (scripts.FILL). Any value present was therefore read after the last write's
-  invalidation of its key.
+  invalidation of its key. A writer that refills its key (write-through) takes the lease
+  over instead, reads after its commit and swaps the value before it returns
+  (scripts.REPLACE); a later writer taking the lease makes it drop the value instead.
 - When Redis fails, reads go to PostgreSQL through an open breaker, writes still commit,
   and the node moves the cache epoch before using Redis again, so an invalidation lost
   during the outage cannot leave a servable stale entry behind (store.py).
 
-Limits, by design: a process killed between a commit and its invalidation leaves that
-entry until its TTL; a node cut off from a Redis that other nodes still reach cannot stop
-them serving what it failed to invalidate until it moves the epoch on reconnecting.
+Limits, by design: a process killed between a commit and its invalidation (or a COMMIT
+whose answer is lost with its connection) leaves that entry until its TTL; a node cut off
+from a Redis that other nodes still reach cannot stop them serving what it failed to
+invalidate until it moves the epoch on reconnecting; a Redis that loses acknowledged writes
+without losing its epoch key (failover to a lagging replica) is not detected.
 """
 
 from __future__ import annotations
