@@ -231,3 +231,66 @@ async def test_a_released_savepoint_does_not_invalidate_before_the_outer_commit(
         assert await cached(cache, redis) is not None  # the outer transaction is still open
 
     assert await cached(cache, redis) is None
+
+
+async def test_a_writer_cancelled_after_its_commit_still_finishes_its_refill(
+    db: Database, cache: Cache, redis: Redis
+) -> None:
+    refilling, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow_version() -> int:
+        found = await version(db)
+        refilling.set()
+        await finish.wait()
+        return found
+
+    await read_through(cache, KEY, lambda: version(db))
+
+    async def write() -> None:
+        async with db.transaction() as session:
+            await bump(session)
+            refill_after_commit(session, KEY, slow_version, cache=cache)
+
+    writer = asyncio.ensure_future(write())
+    await refilling.wait()
+    writer.cancel()  # e.g. the HTTP client went away: the commit is done all the same
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    finish.set()
+    for _ in range(200):
+        stored = await cached(cache, redis)
+        if stored is not None and codec.decode(stored) == 2:
+            break
+        await asyncio.sleep(0.01)
+
+    assert await read_through(cache, KEY, lambda: version(db)) == 2
+    assert cache.stats.fills == 2
+
+
+async def test_during_a_refill_the_old_value_lives_no_longer_than_the_writers_lease(
+    db: Database, cache: Cache, redis: Redis
+) -> None:
+    """If the writer died before swapping the value, the old one would expire in seconds."""
+    refilling, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow_version() -> int:
+        found = await version(db)
+        refilling.set()
+        await finish.wait()
+        return found
+
+    await read_through(cache, KEY, lambda: version(db))
+
+    async def write() -> None:
+        async with db.transaction() as session:
+            await bump(session)
+            refill_after_commit(session, KEY, slow_version, cache=cache)
+
+    writer = asyncio.ensure_future(write())
+    await refilling.wait()
+    assert cache.store.epoch is not None
+    ttl_ms = await redis.pttl(keys.value_key(cache.options.prefix, cache.store.epoch, KEY))
+    finish.set()
+    await writer
+
+    assert 0 < ttl_ms <= cache.options.lease_ttl_s * 1000

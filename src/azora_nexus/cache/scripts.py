@@ -76,7 +76,9 @@ return 0
 
 # Replacing or deleting the lease is what rejects a fill already in flight. A key its
 # writer will refill keeps its value and gets the writer's lease instead: the writer has
-# not returned yet, so the old value may still be read until REPLACE swaps it.
+# not returned yet, so the old value may still be read until REPLACE swaps it. That value
+# expires with the lease at the latest (PTTL check: no EXPIRE LT on 6.2), so a writer that
+# dies before REPLACE leaves it for seconds, not for its whole TTL.
 # KEYS: epoch, then value and lease of each key. ARGV: epoch, lease_ms, then per key the
 # writer's lease token or '' (plain invalidation).
 INVALIDATE = """
@@ -87,6 +89,9 @@ for i = 2, #KEYS, 2 do
   local token = ARGV[2 + i / 2]
   if token ~= '' then
     redis.call('SET', KEYS[i + 1], token, 'PX', ARGV[2])
+    if redis.call('PTTL', KEYS[i]) > tonumber(ARGV[2]) then
+      redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    end
   else
     n = n + redis.call('DEL', KEYS[i])
     redis.call('DEL', KEYS[i + 1])
