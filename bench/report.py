@@ -164,7 +164,14 @@ def render(labels: list[str]) -> str:
     present = [r for r in runs.values() if r is not None]
     dates = sorted(r["date"] for r in present)
     when = f"{dates[0]} to {dates[-1]}" if dates else "never"
-    parts = [f"Measured {when} on {machine()}; load generator on the same machine.", ""]
+    parts = [f"Measured {when} on {machine()}; load generator on the same machine."]
+    nice = sorted({r["options"].get("nice", 0) for r in present})
+    if nice != [0]:
+        parts.append(
+            f"Server, clients and publisher ran at nice {'/'.join(map(str, nice))} (process "
+            "and autogroup) ahead of other work on the machine; its share is the `others` CPU."
+        )
+    parts.append("")
     parts += [comparison(runs), "", "Fan-out runs in detail:", "", table(present), ""]
     others = others_section()
     if others:

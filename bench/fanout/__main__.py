@@ -88,7 +88,7 @@ def server_of(args: argparse.Namespace, label: str) -> AbstractContextManager[Ne
         return given_nexus(args.url, args.secret, args.pid)
     extra_env = dict(item.split("=", 1) for item in args.server_env)
     return started_nexus(
-        up_args=args.up_arg, extra_env=extra_env, keep_log=RESULTS / f"server-{label}.log"
+        up_args=args.up_arg, extra_env=extra_env, keep_log=RESULTS / f"server-{label}.log.tmp"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from contextlib import AsyncExitStack
+from contextlib import AbstractContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,18 @@ class FanoutOptions:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+def profiling(
+    options: FanoutOptions, server: NexusUnderTest, *, during_connect: bool
+) -> AbstractContextManager[object]:
+    """py-spy on the server around the connects (connect-only runs) or the publishing."""
+    path, pid = options.profile_path, server.pid
+    if options.profile_s <= 0 or path is None or pid is None:
+        return nullcontext()
+    if during_connect != options.connect_only:
+        return nullcontext()
+    return Profiler(pid, options.profile_s, path, options.profile_native)
+
+
 async def run_fanout(options: FanoutOptions, server: NexusUnderTest) -> dict[str, Any]:
     """Drive one run against `server`; the figures as a JSON-ready dict."""
     events = 0 if options.connect_only else round(options.rate * options.seconds)
@@ -72,7 +84,8 @@ async def run_fanout(options: FanoutOptions, server: NexusUnderTest) -> dict[str
             renice([os.getpid(), *pool.pids, *([server.pid] if server.pid else [])], options.nice)
         idle = sample_tree(server.pid) if server.pid else None
         machine_before = sample_machine(pool.pids)
-        connected = await pool.ask("connect", timeout_s=options.timeout_s * 20)
+        with profiling(options, server, during_connect=True):
+            connected = await pool.ask("connect", timeout_s=options.timeout_s * 20)
         await asyncio.sleep(1.0)  # let the server finish the handshakes' leftovers
         loaded = sample_tree(server.pid) if server.pid else None
         figures["connect"] = connect_figures(connected, options.clients, idle, loaded)
@@ -123,12 +136,7 @@ async def publish_and_drain(
         before: TreeSample | None = None
         if server.pid:
             sampler = stack.enter_context(TreeSampler(server.pid))
-            if options.profile_s > 0 and options.profile_path is not None:
-                stack.enter_context(
-                    Profiler(
-                        server.pid, options.profile_s, options.profile_path, options.profile_native
-                    )
-                )
+            stack.enter_context(profiling(options, server, during_connect=False))
             before = sample_tree(server.pid)
         machine_before = sample_machine(pool.pids)
         publication = await publish_paced(
