@@ -38,14 +38,14 @@ def from_document(document: Document) -> Event:
     return Event.from_wire({**document, "id": document["_id"]})
 
 
-def _after(event_id: str) -> dict[str, Any]:
-    ms, seq = parse_event_id(event_id)
-    return {"$or": [{"ms": {"$gt": ms}}, {"ms": ms, "seq": {"$gt": seq}}]}
-
-
-def _before(event_id: str) -> dict[str, Any]:
-    ms, seq = parse_event_id(event_id)
-    return {"$or": [{"ms": {"$lt": ms}}, {"ms": ms, "seq": {"$lt": seq}}]}
+def _range(after: str | None, before: str | None) -> dict[str, Any]:
+    """A plain range on `ms` (what the index serves best); the seq edges are cut in Python."""
+    bounds: dict[str, int] = {}
+    if after is not None:
+        bounds["$gte"] = parse_event_id(after)[0]
+    if before is not None:
+        bounds["$lte"] = parse_event_id(before)[0]
+    return {"ms": bounds} if bounds else {}
 
 
 @dataclass(frozen=True)
@@ -87,15 +87,28 @@ class Archive:
         limit: int,
     ) -> list[Event]:
         """Up to `limit` archived events matching `query` in (after, before), oldest first."""
-        clauses = [query] if query else []
-        if after is not None:
-            clauses.append(_after(after))
-        if before is not None:
-            clauses.append(_before(before))
-        selector: dict[str, Any] = {"$and": clauses} if clauses else {}
-        cursor = (
-            self.documents.events.find(selector)
-            .sort([("ms", ASCENDING), ("seq", ASCENDING)])
-            .limit(limit)
-        )
-        return [from_document(d) async for d in cursor]
+        low = parse_event_id(after) if after is not None else (-1, -1)
+        high = parse_event_id(before) if before is not None else None
+        selector = {**query, **_range(after, before)} if query else _range(after, before)
+        found: list[Event] = []
+        # Events in `after`'s own millisecond at or before it match the range: skip past them.
+        skip = 0
+        while True:
+            cursor = (
+                self.documents.events.find(selector)
+                .sort([("ms", ASCENDING), ("seq", ASCENDING)])
+                .skip(skip)
+                .limit(limit + 1)
+            )
+            documents = [d async for d in cursor]
+            for document in documents:
+                order = (document["ms"], document["seq"])
+                if high is not None and order >= high:
+                    return found
+                if order > low:
+                    found.append(from_document(document))
+                    if len(found) == limit:
+                        return found
+            if len(documents) <= limit:
+                return found
+            skip += len(documents)

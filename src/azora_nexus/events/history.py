@@ -58,11 +58,20 @@ class History:
         """
         found: list[Event] = []
         cursor = after
+        first = await self.stream.first_id()
+        if first is None or _before_first(cursor, first):
+            # Older than the stream's oldest: the archive has it (when the archiver kept up).
+            found += await self.archive.read(
+                after=cursor, before=first, query=events_filter.mongo_query(), limit=limit
+            )
+            if first is None or len(found) >= limit:
+                return found
+            cursor = previous_id(first)
         while len(found) < limit:
             first, chunk = await self.stream.window_after(cursor, STREAM_CHUNK)
             if first is None or _before_first(cursor, first):
-                # The stream's oldest entry and the chunk were read atomically, so the
-                # archive below `first` and the chunk from `first` on leave no hole.
+                # Trimmed while we read: the stream's oldest entry and the chunk come from
+                # one atomic read, so the archive below `first` plus the chunk leave no hole.
                 found += await self.archive.read(
                     after=cursor,
                     before=first,
