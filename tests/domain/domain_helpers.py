@@ -86,7 +86,7 @@ async def fund(db: Database, user_id: uuid.UUID, currency: Currency, amount: str
             idempotency_key=f"test-fund:{uuid.uuid4()}",
             request_hash="test-fund",
             postings=[
-                Posting(currency, -Decimal(amount), system_account_id=pool),
+                Posting(currency, Decimal(amount).copy_negate(), system_account_id=pool),
                 Posting(currency, Decimal(amount), wallet_id=wallet_id),
             ],
         )

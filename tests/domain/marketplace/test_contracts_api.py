@@ -238,3 +238,27 @@ async def test_concurrent_accepts_and_releases_give_one_contract_and_one_payment
             )
         ).one()
     assert tuple(counts) == (1, 1)
+
+
+async def test_a_budget_of_38_digits_moves_exactly(
+    client: AsyncClient, make_user: MakeUser, domain_db: Database
+) -> None:
+    # More digits than Decimal's default context (28): a negation that rounds would unbalance.
+    budget = "12345678901234567890.123456789012345678"
+    poster, worker = await make_user(), await make_user()
+    await fund(domain_db, poster.id, Currency.AZR, budget)
+    body = {"title": "Big", "budget": budget, "currency": "AZR"}
+    job = (await client.post("/api/jobs", json=body, headers=poster.headers)).json()
+    assert job["budget"] == budget
+    applied = await client.post(
+        f"/api/jobs/{job['id']}/applications",
+        json={"proposal": "p", "bid": budget},
+        headers=worker.headers,
+    )
+    contract = (await accept(client, applied.json()["id"], poster)).json()
+    assert contract["amount"] == budget
+    assert await escrow_balance(domain_db, Currency.AZR) == Decimal(budget)
+    assert (await release(client, contract["id"], poster)).status_code == 200
+    assert await balance_of(domain_db, worker.id, Currency.AZR) == Decimal(budget)
+    assert await balance_of(domain_db, poster.id, Currency.AZR) == Decimal(0)
+    await assert_ledger_exact(domain_db)
