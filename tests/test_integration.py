@@ -159,3 +159,16 @@ async def test_the_example_runs_to_the_end(settings: Settings) -> None:
     ]
     assert lines[0].startswith("user: learner_")
     assert lines[5].startswith("event: ")
+
+
+async def test_update_balance_moves_38_digits_exactly(azora: Integration) -> None:
+    user = await azora.create_user("big@example.com", "big_spender", "a long passphrase")
+    amount = "12345678901234567890.123456789012345678"
+    await azora.update_balance(user.id, "AZR", amount, idempotency_key="big")
+    wallet = await azora.get_wallet(user.id, "AZR")
+    assert wallet is not None
+    assert wallet.balance == amount
+    await azora.update_balance(user.id, "AZR", f"-{amount}", idempotency_key="big-back")
+    wallet = await azora.get_wallet(user.id, "AZR")
+    assert wallet is not None
+    assert Decimal(wallet.balance) == 0
