@@ -172,3 +172,6 @@ async def test_update_balance_moves_38_digits_exactly(azora: Integration) -> Non
     wallet = await azora.get_wallet(user.id, "AZR")
     assert wallet is not None
     assert Decimal(wallet.balance) == 0
+    # The 19th place of a 20-digit amount is past AZR's 18: refused, not rounded away.
+    with pytest.raises(Invalid):
+        await azora.update_balance(user.id, "AZR", f"{amount}9", idempotency_key="too-fine")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from azora_nexus.cache import keys
 from azora_nexus.domain.access import active_user
 from azora_nexus.domain.ledger.accounts import system_account_id
-from azora_nexus.domain.ledger.amounts import format_amount, parse_amount
+from azora_nexus.domain.ledger.amounts import MONEY_CONTEXT, format_amount, parse_amount
 from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind, Wallet
 from azora_nexus.domain.ledger.postings import Posting, post_transaction
 from azora_nexus.domain.ledger.rewards import fingerprint
@@ -56,8 +56,12 @@ async def adjust_balance(
         raise Invalid("delta: not a decimal number") from exc
     if not signed.is_finite():
         raise Invalid("delta: must be a finite decimal")
-    amount = parse_amount(abs(signed), currency, field="delta")
-    request = {"user": str(user_id), "currency": currency.value, "delta": str(signed.normalize())}
+    amount = parse_amount(signed.copy_abs(), currency, field="delta")
+    request = {
+        "user": str(user_id),
+        "currency": currency.value,
+        "delta": str(signed.normalize(MONEY_CONTEXT)),
+    }
     async with session.begin():
         await active_user(session, user_id)
         wallet_id = await _wallet_for(session, user_id, currency, credit=signed > 0)

@@ -33,9 +33,14 @@ def money_sum(amounts: list[Decimal]) -> Decimal:
 
 def places(amount: Decimal) -> int:
     """How many places after the point `amount` needs (trailing zeros do not count)."""
-    exponent = amount.normalize().as_tuple().exponent
+    # From the digits, not normalize(): that rounds to the context's 28 digits, which would
+    # hide the 19th place of a 20-digit amount.
+    _, digits, exponent = amount.as_tuple()
     assert isinstance(exponent, int)
-    return max(0, -exponent)
+    significant = "".join(map(str, digits)).rstrip("0")
+    if not significant:
+        return 0
+    return max(0, -(exponent + len(digits) - len(significant)))
 
 
 def parse_amount(value: Decimal | str, currency: Currency, *, field: str = "amount") -> Decimal:

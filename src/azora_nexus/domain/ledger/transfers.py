@@ -15,7 +15,7 @@ from azora_nexus.api.paging import Page, PageRequest, next_cursor
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.cache import keys
 from azora_nexus.domain.access import require_owner_or_privileged
-from azora_nexus.domain.ledger.amounts import format_amount, parse_amount
+from azora_nexus.domain.ledger.amounts import MONEY_CONTEXT, format_amount, parse_amount
 from azora_nexus.domain.ledger.models import Currency, TransactionKind
 from azora_nexus.domain.ledger.postings import Posting, post_transaction
 from azora_nexus.domain.ledger.schemas import TransactionPublic, TransferRequest, WalletEntry
@@ -54,7 +54,7 @@ Parties = tuple[Party, Party]
 def request_hash(body: TransferRequest) -> str:
     """A fingerprint of what a transfer asks, so a reused key with another body is caught."""
     fields = body.model_dump(mode="json", exclude={"idempotency_key"})
-    fields["amount"] = str(parse_amount(fields["amount"], Currency.ETH).normalize())
+    fields["amount"] = str(parse_amount(fields["amount"], Currency.ETH).normalize(MONEY_CONTEXT))
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

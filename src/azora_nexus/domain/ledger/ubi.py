@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from azora_nexus.cache import keys
 from azora_nexus.database.engine import Database
 from azora_nexus.domain.ledger.accounts import ensure_wallets, system_account_id
-from azora_nexus.domain.ledger.amounts import format_amount, parse_amount
+from azora_nexus.domain.ledger.amounts import MONEY_CONTEXT, format_amount, parse_amount
 from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind
 from azora_nexus.domain.ledger.postings import Posting, lock_accounts, post_transaction
 from azora_nexus.domain.ledger.rewards import fingerprint
@@ -48,7 +48,9 @@ class Distribution:
 
     @property
     def request_hash(self) -> str:
-        return fingerprint({"ubi": [self.currency.value, str(self.amount.normalize())]})
+        return fingerprint(
+            {"ubi": [self.currency.value, str(self.amount.normalize(MONEY_CONTEXT))]}
+        )
 
     def user_key(self, user_id: uuid.UUID) -> str:
         return f"ubi:{self.key}:{user_id}"
