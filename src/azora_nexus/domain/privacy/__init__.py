@@ -1,1 +1,25 @@
-"""A user's data: export everything Nexus holds about them, and erase it."""
+"""A user's data: export everything Nexus holds about them (export.py), and erase it
+(erasure.py, with rows.py for PostgreSQL and traces.py for the stream, Mongo and the cache).
+
+What other services need to know about an erasure:
+- `system.user.erased` is published (through the outbox, in the erasing transaction) with
+  payload `{"subjectSha256": sha256(user id as text, hex), "requestedBy": "user" | "admin"}`
+  and no `userId`, so every subscriber of the type receives it. A service that keeps data
+  keyed by user ids hashes the ids it holds, erases its own copy on a match, and must not
+  write the id back into Nexus. A service that was down resumes from its last event id
+  (`after`): the event is kept in history like any other.
+- Tokens naming an erased id are refused on every node, over HTTP (401) and Socket.IO
+  (connect refused), including tokens minted after the erasure by other holders of the
+  secret: the Redis set `azora:erased` holds the hashes (SISMEMBER sha256(sub) to check).
+- The ledger is untouched: wallets, postings, jobs, accepted applications and contracts now
+  belong to an inactive tombstone user (`erased-<hex>`, `<hex>@erased.invalid`) whose id is
+  random and published nowhere, so the hash cannot be linked to the anonymous account.
+  Wallet, transaction, job and contract ids stay valid for counterparties.
+- Erasure finds a user in events and documents by `userId`, and by their id, email or
+  username (as a whole word) inside any string: events other services publish about a user
+  should carry the user in `userId`. Events addressed to the user are deleted; events for
+  others that name the user are rewritten to name the tombstone (in the Mongo archive; on
+  the Redis stream, which cannot be rewritten, they are deleted and kept in the archive).
+- Known limit: sockets already connected when the user is erased stay connected until they
+  disconnect (nothing addressed to the erased id is published any more).
+"""

@@ -99,10 +99,4 @@ async def erase_user(
             if await session.get(User, user_id) is not None:
                 await unmark_erased(stores.redis, user_id)
         raise
-    await scrub_traces(
-        stores,
-        subject,
-        erased.tombstone,
-        event_outbox_id=erased.event_outbox_id,
-        since=created_at,
-    )
+    await scrub_traces(stores, subject, erased.tombstone, since=created_at)

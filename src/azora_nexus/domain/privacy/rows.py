@@ -53,10 +53,9 @@ _SET_OUTBOX_PAYLOAD = text("UPDATE outbox SET payload = CAST(:payload AS jsonb) 
 
 @dataclass(frozen=True)
 class Erased:
-    """What the transaction did: the tombstone, and the outbox row announcing the erasure."""
+    """What the transaction did: the tombstone that replaces the user."""
 
     tombstone: Tombstone
-    event_outbox_id: int
 
 
 def _repoint(model: type[Any], column: str, subject: Subject, tombstone: Tombstone) -> Update:
@@ -151,10 +150,12 @@ async def _rewrite_ledger(
     return course_ids
 
 
-async def _rewrite_outbox(session: AsyncSession, subject: Subject, tomb: Tombstone) -> None:
-    """Events for the user go; events for others that name the user name the tombstone."""
+async def rewrite_outbox(session: AsyncSession, subject: Subject, tomb: Tombstone) -> int:
+    """Events for the user go; events for others that name the user name the tombstone.
+    Answers how many rows it changed."""
     uid = str(subject.id)
-    await session.execute(text("DELETE FROM outbox WHERE user_id = :uid"), {"uid": uid})
+    deleted = await session.execute(text("DELETE FROM outbox WHERE user_id = :uid"), {"uid": uid})
+    changed: int = getattr(deleted, "rowcount", 0)
     rows = await session.execute(_MENTIONING_OUTBOX, {"uid": uid, "re": subject.sql_pattern()})
     for row in rows.all():
         if subject.mentions(row.payload):
@@ -162,6 +163,8 @@ async def _rewrite_outbox(session: AsyncSession, subject: Subject, tomb: Tombsto
             await session.execute(
                 _SET_OUTBOX_PAYLOAD, {"id": row.id, "payload": orjson.dumps(scrubbed).decode()}
             )
+            changed += 1
+    return changed
 
 
 async def erase_rows(session: AsyncSession, subject: Subject, *, requested_by: Role) -> Erased:
@@ -182,7 +185,7 @@ async def erase_rows(session: AsyncSession, subject: Subject, *, requested_by: R
     wallet_ids = await _move_wallets(session, subject, tomb)
     await _move_work(session, subject, tomb)
     course_ids = await _rewrite_ledger(session, subject, tomb, wallet_ids)
-    await _rewrite_outbox(session, subject, tomb)
+    await rewrite_outbox(session, subject, tomb)
     enrollment_ids = list(
         await session.scalars(select(Enrollment.id).where(Enrollment.user_id == subject.id))
     )
@@ -190,7 +193,7 @@ async def erase_rows(session: AsyncSession, subject: Subject, *, requested_by: R
     await session.execute(
         delete(User).where(User.id == subject.id).execution_options(synchronize_session=False)
     )
-    event = await add_event(
+    await add_event(
         session,
         "system.user.erased",
         {"subjectSha256": subject_hash(subject.id), "requestedBy": requested_by.value},
@@ -208,4 +211,4 @@ async def erase_rows(session: AsyncSession, subject: Subject, *, requested_by: R
         ],
         patterns=[keys.user_keys(subject.id)],
     )
-    return Erased(tombstone=tomb, event_outbox_id=event.id)
+    return Erased(tombstone=tomb)

@@ -1,13 +1,14 @@
 """Erasure outside PostgreSQL: the event stream, the Mongo archive and documents, the cache.
 
 It runs after the erasing transaction commits, in an order that leaves no copy behind:
-1. wait until the relay has put `system.user.erased` on the stream: the relay publishes in
-   outbox order, so any row it read before the commit (unscrubbed) is on the stream by then;
-2. wait until the archiver has stored everything up to that event in Mongo;
-3. delete the stream entries for the user, and those for others that name the user (a
+1. sweep the outbox again until quiet (writers racing the erasure, see `settle_outbox`);
+2. wait until the relay has put every outbox row up to the newest onto the stream: a row it
+   read before being rewritten is then on the stream, where step 4 finds it;
+3. wait until the archiver has stored everything on the stream in Mongo;
+4. delete the stream entries for the user, and those for others that name the user (a
    stream entry cannot be rewritten) after handing their scrubbed copies to the archive;
-4. in the archive, delete the user's events and scrub the others that name them;
-5. delete the user's `activity` and `content` documents, and any cache entry of theirs
+5. in the archive, delete the user's events and scrub the others that name them;
+6. delete the user's `activity` and `content` documents, and any cache entry of theirs
    left under an older cache epoch.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +31,7 @@ from azora_nexus.database.engine import Database
 from azora_nexus.documents.client import Documents
 from azora_nexus.domain.privacy.export import CONTENT_OWNER_FIELDS
 from azora_nexus.domain.privacy.identity import Subject, Tombstone
+from azora_nexus.domain.privacy.rows import rewrite_outbox
 from azora_nexus.events.archive import to_document
 from azora_nexus.events.archiver import GROUP as ARCHIVE_GROUP
 from azora_nexus.events.envelope import Event, parse_event_id
@@ -38,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 SCAN_CHUNK = 1000
 POLL_S = 0.02
+SETTLE_S = 0.1
+SWEEPS = 5
 # Clocks of PostgreSQL (created_at) and of the nodes (event ids) may differ a little.
 CLOCK_SLACK = timedelta(minutes=5)
 
@@ -58,20 +63,40 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def _published_id(stores: TraceStores, outbox_id: int) -> str | None:
-    """The stream id the relay gave the outbox row; None if no relay got to it in time."""
-    query = text("SELECT stream_id FROM outbox WHERE id = :id")
+async def settle_outbox(stores: TraceStores, subject: Subject, tomb: Tombstone) -> int:
+    """Sweep the outbox again until a sweep finds nothing; the newest outbox id then.
+
+    A writer that read the user's rows before the erasure committed may still commit an
+    event naming them just after it (a transfer reads its wallets' owners in one statement
+    and posts in the next, which waits on the erasure's locks): such stragglers land within
+    moments of the commit, and a sweep after a pause catches them.
+    """
+    newest: int | None = None
+    for _ in range(SWEEPS):
+        await asyncio.sleep(SETTLE_S)
+        async with stores.db.transaction() as session:
+            changed = await rewrite_outbox(session, subject, tomb)
+            newest = await session.scalar(text("SELECT max(id) FROM outbox"))
+        if not changed:
+            break
+    return newest or 0
+
+
+async def _wait(stores: TraceStores, done: Callable[[], Awaitable[bool]], what: str) -> None:
     try:
         async with asyncio.timeout(stores.wait_s):
             while True:
-                async with stores.db.sessions() as session:
-                    stream_id: str | None = await session.scalar(query, {"id": outbox_id})
-                if stream_id is not None:
-                    return stream_id
+                if await done():
+                    return
                 await asyncio.sleep(POLL_S)
     except TimeoutError:
-        logger.warning("erasure: outbox row %d not relayed in time; scrubbing anyway", outbox_id)
-        return None
+        logger.warning("erasure: %s did not happen in time; scrubbing anyway", what)
+
+
+async def _relayed_up_to(stores: TraceStores, outbox_id: int) -> bool:
+    query = text("SELECT EXISTS (SELECT 1 FROM outbox WHERE id <= :id AND published_at IS NULL)")
+    async with stores.db.sessions() as session:
+        return not await session.scalar(query, {"id": outbox_id})
 
 
 async def _archived_past(stores: TraceStores, stream_id: str) -> bool:
@@ -86,18 +111,12 @@ async def _archived_past(stores: TraceStores, stream_id: str) -> bool:
     return not pending["pending"] or parse_event_id(_text(oldest)) > parse_event_id(stream_id)
 
 
-async def _wait_archived(stores: TraceStores, stream_id: str) -> None:
-    """Until the archiver has stored (and acknowledged) every entry up to `stream_id`."""
+async def _stream_end(stores: TraceStores) -> str | None:
     try:
-        async with asyncio.timeout(stores.wait_s):
-            while True:
-                if await _archived_past(stores, stream_id):
-                    return
-                await asyncio.sleep(POLL_S)
-    except TimeoutError:
-        logger.warning("erasure: archiver not past %s in time; scrubbing anyway", stream_id)
+        info: Any = await stores.redis.xinfo_stream(stores.stream_key)
     except ResponseError:  # no stream yet
-        return
+        return None
+    return _text(info["last-generated-id"])
 
 
 async def scrub_stream(stores: TraceStores, subject: Subject, tomb: Tombstone) -> list[Event]:
@@ -170,17 +189,14 @@ async def scrub_cache(stores: TraceStores, subject: Subject) -> None:
 
 
 async def scrub_traces(
-    stores: TraceStores,
-    subject: Subject,
-    tomb: Tombstone,
-    *,
-    event_outbox_id: int,
-    since: datetime,
+    stores: TraceStores, subject: Subject, tomb: Tombstone, *, since: datetime
 ) -> None:
     """Remove what the committed erasure could not reach inside PostgreSQL (module doc)."""
-    stream_id = await _published_id(stores, event_outbox_id)
-    if stream_id is not None:
-        await _wait_archived(stores, stream_id)
+    newest = await settle_outbox(stores, subject, tomb)
+    await _wait(stores, lambda: _relayed_up_to(stores, newest), f"relaying outbox row {newest}")
+    end = await _stream_end(stores)
+    if end is not None:
+        await _wait(stores, lambda: _archived_past(stores, end), f"archiving up to {end}")
     kept = await scrub_stream(stores, subject, tomb)
     await scrub_archive(stores, subject, tomb, kept, since=since)
     await scrub_documents(stores, subject)

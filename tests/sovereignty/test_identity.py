@@ -1,0 +1,49 @@
+"""How erasure recognises and rewrites a user inside text and JSON."""
+
+from __future__ import annotations
+
+import uuid
+
+from azora_nexus.domain.privacy.identity import Subject, Tombstone, subject_hash
+
+SUBJECT = Subject(id=uuid.uuid4(), email="ann.lee@example.com", username="ann")
+TOMB = Tombstone.new()
+
+
+def test_the_username_counts_only_as_a_whole_word() -> None:
+    assert SUBJECT.names_text("paid by Ann, thanks")
+    assert SUBJECT.names_text("ann")
+    assert not SUBJECT.names_text("annual fee")
+    assert not SUBJECT.names_text("joann paid")
+    assert SUBJECT.scrub_text("paid by ANN for the annual fee", TOMB) == (
+        f"paid by {TOMB.username} for the annual fee"
+    )
+
+
+def test_the_id_and_email_count_anywhere_in_any_case() -> None:
+    text = f"key:{str(SUBJECT.id).upper()}:x mail ANN.LEE@EXAMPLE.COM"
+    assert SUBJECT.names_text(text)
+    assert SUBJECT.scrub_text(text, TOMB) == f"key:{TOMB.id}:x mail {TOMB.email}"
+
+
+def test_json_is_scrubbed_in_every_string_and_nothing_else() -> None:
+    value = {"userId": str(SUBJECT.id), "n": 3, "items": [{"who": "ann"}, "other"], "ok": True}
+    assert SUBJECT.mentions(value)
+    scrubbed = SUBJECT.scrub(value, TOMB)
+    assert scrubbed == {
+        "userId": str(TOMB.id),
+        "n": 3,
+        "items": [{"who": TOMB.username}, "other"],
+        "ok": True,
+    }
+    assert not SUBJECT.mentions(scrubbed)
+
+
+def test_tombstones_are_fresh_and_say_nothing_about_the_user() -> None:
+    other = Tombstone.new()
+    assert other.id != TOMB.id
+    assert TOMB.username.startswith("erased-")
+    assert TOMB.email.endswith("@erased.invalid")
+    assert str(SUBJECT.id) not in repr(TOMB)
+    assert subject_hash(SUBJECT.id) == subject_hash(str(SUBJECT.id))
+    assert len(subject_hash(SUBJECT.id)) == 64
