@@ -262,3 +262,21 @@ async def test_a_budget_of_38_digits_moves_exactly(
     assert await balance_of(domain_db, worker.id, Currency.AZR) == Decimal(budget)
     assert await balance_of(domain_db, poster.id, Currency.AZR) == Decimal(0)
     await assert_ledger_exact(domain_db)
+
+
+async def test_an_application_from_a_closed_account_cannot_be_accepted(
+    client: AsyncClient, make_user: MakeUser, domain_db: Database
+) -> None:
+    poster, worker = await make_user(), await make_user()
+    await fund(domain_db, poster.id, Currency.USD, "100")
+    _, [application] = await job_with_applicants(client, poster, [worker])
+    async with domain_db.transaction() as session:
+        await session.execute(
+            text("UPDATE users SET is_active = false WHERE id = :id"), {"id": worker.id}
+        )
+    refused = await accept(client, application, poster)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["message"] == (
+        f"the applicant of {application} has closed their account"
+    )
+    assert await balance_of(domain_db, poster.id, Currency.USD) == Decimal(100)

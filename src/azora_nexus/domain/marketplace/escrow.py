@@ -35,6 +35,7 @@ from azora_nexus.domain.marketplace.models import (
     JobStatus,
 )
 from azora_nexus.domain.marketplace.schemas import ContractPublic
+from azora_nexus.domain.users.models import User
 from azora_nexus.errors import Conflict, InsufficientFunds
 from azora_nexus.events.outbox import add_event
 from azora_nexus.sync import invalidate_after_commit
@@ -73,6 +74,9 @@ async def accept(
         application = await get_or_raise(session, Application, application_id, lock=True)
         if application.status is not ApplicationStatus.PENDING:
             raise Conflict(f"application {application_id} is {application.status.value}")
+        worker = await session.get(User, application.applicant_id)
+        if worker is None or not worker.is_active:
+            raise Conflict(f"the applicant of {application_id} has closed their account")
         wallet_id = await _wallet_of(session, job.poster_id, job.currency)
         escrow_id = await system_account_id(session, SystemAccountKind.ESCROW, job.currency)
         hold = await post_transaction(
