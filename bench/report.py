@@ -27,9 +27,9 @@ FANOUT = {
     "10000x1": ["--clients", "10000", "--rate", "1", "--seconds", "30", "--procs", "4"],
     "connect-10000": ["--clients", "10000", "--connect-only", "--procs", "4"],
 }
-QUICK = {
-    "1000x50": ["--clients", "1000", "--rate", "50", "--seconds", "10"],
-    "connect-2000": ["--clients", "2000", "--connect-only"],
+QUICK = {  # own labels: a quick run never overwrites a full one
+    "quick-1000x50": ["--clients", "1000", "--rate", "50", "--seconds", "10"],
+    "quick-connect-2000": ["--clients", "2000", "--connect-only"],
 }
 # The figures on this machine: (Node.js peer, stock python-socketio, same + gc.freeze).
 REFERENCE = {
