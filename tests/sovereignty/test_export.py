@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from httpx import AsyncClient
-from life import ADMIN, SERVICE, Life, Node, wait_archived
+from life import ADMIN, SERVICE, Life, Node, register, wait_archived
 
 
 async def test_export_holds_every_kind_of_data(http: AsyncClient, node: Node, life: Life) -> None:
@@ -66,3 +66,24 @@ async def test_only_the_user_or_an_admin_may_export(http: AsyncClient, life: Lif
         "/api/users/00000000-0000-4000-8000-000000000000/export", headers=ADMIN
     )
     assert unknown.status_code == 404
+
+
+async def test_a_new_user_exports_empty_lists(http: AsyncClient, node: Node) -> None:
+    carol = await register(http, "carol")
+    response = await http.get(f"/api/users/{carol.id}/export", headers=carol.headers)
+    assert response.status_code == 200, response.text
+    exported = response.json()
+    assert exported["user"]["username"] == carol.username
+    for part in (
+        "wallets",
+        "enrollments",
+        "certificates",
+        "achievements",
+        "jobs",
+        "applications",
+        "contracts",
+        "activity",
+        "content",
+    ):
+        assert exported[part] == [], part
+    assert all(e["userId"] == carol.id for e in exported["events"])
