@@ -22,8 +22,8 @@ from azora_nexus.auth.tokens import Principal, Role
 from azora_nexus.database.engine import Database
 from azora_nexus.database.models import User
 from azora_nexus.domain.privacy.access import require_self_or_admin
-from azora_nexus.domain.privacy.identity import Subject
-from azora_nexus.domain.privacy.revocation import mark_erased, unmark_erased
+from azora_nexus.domain.privacy.identity import Subject, subject_hash
+from azora_nexus.domain.privacy.revocation import ERASED_KEY, mark_erased, unmark_erased
 from azora_nexus.domain.privacy.rows import Erased, erase_rows
 from azora_nexus.domain.privacy.traces import TraceStores, scrub_traces
 from azora_nexus.errors import Forbidden, Invalid, NotFound
@@ -100,3 +100,26 @@ async def erase_user(
                 await unmark_erased(stores.redis, user_id)
         raise
     await scrub_traces(stores, subject, erased.tombstone, since=created_at)
+
+
+async def reapply_erasures(stores: TraceStores, *, batch: int = 1000) -> int:
+    """Erase again every user whose id is in the erased set; answers how many.
+
+    A restore from a backup taken before an erasure brings the user's rows and archived
+    events back, while Redis (not part of a backup) still remembers the erasure: run this
+    after every restore.
+    """
+    async with stores.db.sessions() as session:
+        user_ids = list(await session.scalars(select(User.id).order_by(User.id)))
+    again = 0
+    for at in range(0, len(user_ids), batch):
+        chunk = user_ids[at : at + batch]
+        found = await stores.redis.smismember(ERASED_KEY, [subject_hash(u) for u in chunk])
+        for user_id, erased_before in zip(chunk, found, strict=True):
+            if erased_before:
+                subject, created_at, erased = await _erase_in_transaction(
+                    stores.db, user_id, Role.ADMIN
+                )
+                await scrub_traces(stores, subject, erased.tombstone, since=created_at)
+                again += 1
+    return again
