@@ -80,6 +80,9 @@ def free_port() -> int:
 
 def ensure_port_free(port: int, name: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers themselves bind: connections of a previous run in TIME_WAIT do not
+        # make the port "taken", a listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOCALHOST, port))
         except OSError as exc:

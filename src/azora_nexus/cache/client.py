@@ -44,9 +44,11 @@ def create_redis(
 
 
 @asynccontextmanager
-async def open_redis(url: str, *, timeout_s: float = 2.0) -> AsyncIterator[Redis]:
-    """A Redis client closed on exit."""
-    client = create_redis(url, timeout_s=timeout_s)
+async def open_redis(
+    url: str, *, timeout_s: float = 2.0, pool_size: int = 256
+) -> AsyncIterator[Redis]:
+    """A Redis client with a bounded pool (bursts wait for a connection), closed on exit."""
+    client = create_redis(url, timeout_s=timeout_s, pool_size=pool_size)
     try:
         yield client
     finally:
