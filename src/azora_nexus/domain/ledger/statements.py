@@ -60,11 +60,14 @@ POST = text(
         UPDATE wallets SET balance = wallets.balance + d.delta
         FROM deltas AS d
         WHERE wallets.id = d.account_id AND EXISTS (SELECT 1 FROM tx)
+          -- Spelled out so the plan finds the rows by primary key, however large the table.
+          AND wallets.id = ANY(CAST(:wallet_ids AS uuid[]))
         RETURNING wallets.id
     ), s AS (
         UPDATE system_accounts SET balance = system_accounts.balance + d.delta
         FROM deltas AS d
         WHERE system_accounts.id = d.account_id AND EXISTS (SELECT 1 FROM tx)
+          AND system_accounts.id = ANY(CAST(:system_ids AS uuid[]))
         RETURNING system_accounts.id
     ), p AS (
         INSERT INTO ledger_postings (transaction_id, wallet_id, system_account_id, currency, amount)
