@@ -42,8 +42,8 @@ _TYPES = (
     EventType("system.user.erased", "a user's personal data was erased"),
     EventType("system.alert", "an operational alert"),
     EventType("system.health.check", "a health check result"),
-    # Emitted by the sync layer so that caches outside this node can drop stale keys.
-    EventType("cache.invalidated", "cache keys were invalidated after a committed write"),
+    # The sync layer invalidates Redis keys directly after commit and emits no events; a
+    # cache/sync event it comes to emit is added here so that it is published and listed.
 )
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}
