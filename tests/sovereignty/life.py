@@ -1,10 +1,11 @@
 """A user with a trace in every domain, made through the public routes, and a counterparty.
 
 Alice registers, fills her profile, signs in, opens a wallet, is paid a mining reward,
-pays Bob and is refunded (memos naming her), completes a course (certificate and badge),
-posts a job that Bob takes (accepted into escrow, released), applies to Bob's job, posts a
-job that stays open, and has an activity and a content document (as other services would
-write them) and an alert published about her over HTTP.
+pays Bob and is refunded (memos naming her), authors a course (with an admin token naming
+her) and completes it (certificate and badge), posts a job that Bob takes (accepted into
+escrow, released), applies to Bob's job, posts a job that stays open, and has an activity
+and a content document (as other services would write them) and an alert published about
+her over HTTP.
 """
 
 from __future__ import annotations
@@ -167,10 +168,12 @@ async def _learning(http: AsyncClient, alice: Person) -> None:
                 "title": "Ledgers",
                 "lessons": [{"title": "one", "content": "1"}, {"title": "two", "content": "2"}],
             },
-            headers=ADMIN,
+            # An admin token naming Alice: the course records her id as its author.
+            headers=bearer(issue_token(JWT_SECRET, sub=alice.id, role=Role.ADMIN)),
         ),
         201,
     )
+    await ok(await http.get(f"/api/courses/{course['id']}", headers=alice.headers))  # cached
     enrollment = await ok(
         await http.post(f"/api/courses/{course['id']}/enroll", headers=alice.headers), 201
     )

@@ -115,9 +115,9 @@ async def _move_work(session: AsyncSession, subject: Subject, tomb: Tombstone) -
 
 async def _rewrite_ledger(
     session: AsyncSession, subject: Subject, tomb: Tombstone, wallet_ids: list[uuid.UUID]
-) -> list[uuid.UUID]:
+) -> None:
     """Memos, keys and `created_by` of the user's transactions name the tombstone instead;
-    amounts and postings are untouched. Answers the courses the user created."""
+    amounts and postings are untouched."""
     uid = str(subject.id)
     await session.execute(
         update(LedgerTransaction)
@@ -138,16 +138,21 @@ async def _rewrite_ledger(
         memo = transaction.memo
         if memo is not None and subject.scrub_text(memo, tomb) != memo:
             transaction.memo = subject.scrub_text(memo, tomb)
+    await session.flush()
+
+
+async def _move_courses(
+    session: AsyncSession, subject: Subject, tomb: Tombstone
+) -> list[uuid.UUID]:
+    """Courses the user created (with an admin token naming them) name the tombstone."""
     courses = await session.scalars(
         update(Course)
-        .where(Course.created_by == uid)
+        .where(Course.created_by == str(subject.id))
         .values(created_by=str(tomb.id))
         .returning(Course.id)
         .execution_options(synchronize_session=False)
     )
-    course_ids = list(courses)
-    await session.flush()
-    return course_ids
+    return list(courses)
 
 
 async def rewrite_outbox(session: AsyncSession, subject: Subject, tomb: Tombstone) -> int:
@@ -184,7 +189,8 @@ async def erase_rows(session: AsyncSession, subject: Subject, *, requested_by: R
     await session.flush()
     wallet_ids = await _move_wallets(session, subject, tomb)
     await _move_work(session, subject, tomb)
-    course_ids = await _rewrite_ledger(session, subject, tomb, wallet_ids)
+    await _rewrite_ledger(session, subject, tomb, wallet_ids)
+    course_ids = await _move_courses(session, subject, tomb)
     await rewrite_outbox(session, subject, tomb)
     enrollment_ids = list(
         await session.scalars(select(Enrollment.id).where(Enrollment.user_id == subject.id))
