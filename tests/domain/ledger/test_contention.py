@@ -25,6 +25,7 @@ WRITERS = 50
 WALLETS = 10
 RUN_S = 3.0
 RETRY_SHARE = 0.25
+START_BALANCE = "200.00"
 ADMIN = Principal(user_id="admin", role=Role.ADMIN)
 
 
@@ -74,7 +75,7 @@ async def writer(db: Database, wallets: list[uuid.UUID], record: Record, seed: i
 
 async def test_concurrent_transfers_with_retries_keep_the_ledger_exact(db: Database) -> None:
     make = wallet_factory(db)
-    wallets = [await make(Currency.USD, "1000.00") for _ in range(WALLETS)]
+    wallets = [await make(Currency.USD, START_BALANCE) for _ in range(WALLETS)]
     record = Record()
     await asyncio.gather(*(writer(db, wallets, record, seed) for seed in range(WRITERS)))
 
@@ -99,10 +100,11 @@ async def test_concurrent_transfers_with_retries_keep_the_ledger_exact(db: Datab
                 " ON t.id = p.transaction_id WHERE t.kind = 'transfer'"
             )
         )
-    assert total == Decimal("10000.00")
+    assert total == Decimal(START_BALANCE) * WALLETS
     assert per_key == record.posted
     assert lines == 2 * len(record.posted)
     # The run exercised what it claims to: many transfers, refusals and true replays.
-    assert len(record.posted) > 100
+    # (Amounts up to 300.00 against balances of 200.00: refusals come early and often.)
+    assert len(record.posted) > 20
     assert record.refused > 0
     assert record.replays > 0
