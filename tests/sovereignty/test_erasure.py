@@ -163,3 +163,18 @@ async def test_the_counterparty_can_still_use_what_they_share(
     [job] = exported["jobs"]
     assert job["title"] == "Paint a fence"  # Alice's pending application to it was withdrawn
     assert await history(http, bob, life.bob_wallet) != []
+
+
+async def test_password_guesses_through_erasure_are_limited_like_sign_ins(
+    http: AsyncClient, life: Life
+) -> None:
+    alice = life.alice
+    statuses = [
+        (await erase(http, alice, alice.headers, password=f"guess-{n}")).status_code
+        for n in range(6)
+    ]
+    assert statuses == [403] * 5 + [429]
+    login = await http.post(
+        "/api/auth/login", json={"email": alice.email, "password": alice.password}
+    )
+    assert login.status_code == 429  # the same allowance as signing in
