@@ -16,8 +16,12 @@ from sqlalchemy import text
 #
 # Lock order: wallets by id, then system accounts by id. `locked_s` reads the count of
 # `locked_w` first (an InitPlan), so every wallet is locked before any system account.
-# FOR UPDATE returns each row's newest committed version; the UPDATEs below then apply
-# their delta to that same newest version (READ COMMITTED re-checks an updated row).
+# FOR UPDATE returns each row's newest committed version, and the checks use it. The UPDATEs
+# compute the new balance from that locked version too, never from `wallets.balance`: their
+# scan sees the statement's snapshot, which may be older, and PostgreSQL evaluates CHECK
+# constraints on that first computed row before it re-reads the newest one (EvalPlanQual),
+# so `balance + delta` there can fail `balance >= 0` for a transfer that is covered. The
+# rows stay locked by us from the check to the write: the locked balance is the balance.
 POST = text(
     """
     WITH lines AS (
@@ -57,15 +61,15 @@ POST = text(
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id, created_at
     ), w AS (
-        UPDATE wallets SET balance = wallets.balance + d.delta
-        FROM deltas AS d
+        UPDATE wallets SET balance = a.balance + d.delta
+        FROM deltas AS d JOIN locked_w AS a ON a.id = d.account_id
         WHERE wallets.id = d.account_id AND EXISTS (SELECT 1 FROM tx)
           -- Spelled out so the plan finds the rows by primary key, however large the table.
           AND wallets.id = ANY(CAST(:wallet_ids AS uuid[]))
         RETURNING wallets.id
     ), s AS (
-        UPDATE system_accounts SET balance = system_accounts.balance + d.delta
-        FROM deltas AS d
+        UPDATE system_accounts SET balance = a.balance + d.delta
+        FROM deltas AS d JOIN locked_s AS a ON a.id = d.account_id
         WHERE system_accounts.id = d.account_id AND EXISTS (SELECT 1 FROM tx)
           AND system_accounts.id = ANY(CAST(:system_ids AS uuid[]))
         RETURNING system_accounts.id
