@@ -13,9 +13,12 @@ from account_helpers import (
     without_id_and_time,
 )
 from httpx import AsyncClient
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from azora_nexus.cache import keys
+from azora_nexus.cache.cache import open_cache
 from azora_nexus.database.engine import async_url
 
 
@@ -160,3 +163,26 @@ async def test_a_credit_past_the_largest_balance_is_refused_not_a_crash(
     assert again.json()["error"]["code"] == "invalid"
     [wallet] = (await client.get("/api/wallets", headers=headers)).json()["items"]
     assert wallet["balance"] == "99999999999999999999.00"
+
+
+async def test_rewards_invalidate_the_credited_wallets_cached_entries(
+    client: AsyncClient, redis_url: str, redis: Redis
+) -> None:
+    user, headers = await register(client, "ada")
+    wallet = await open_wallet(client, headers, "USD")
+    cached = [keys.wallet(wallet["id"]), keys.user_wallets(user["id"])]
+
+    async def stale() -> dict[str, bool]:
+        return {"stale": True}
+
+    async with open_cache(redis_url) as cache:
+        for reward in (
+            ("/api/rewards/mining", {"userId": user["id"], "currency": "USD", "amount": "1"}),
+            ("/api/rewards/ubi", {"currency": "USD", "amountPerUser": "1", "idempotencyKey": "u"}),
+        ):
+            for key in cached:
+                await cache.read_through(key, stale)
+            assert len([k async for k in redis.scan_iter(match="*:v:*wallet*")]) == 2
+            response = await client.post(reward[0], json=reward[1], headers=ADMIN)
+            assert response.is_success, response.text
+            assert [k async for k in redis.scan_iter(match="*:v:*wallet*")] == []
