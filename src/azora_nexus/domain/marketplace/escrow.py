@@ -70,7 +70,7 @@ async def accept(
         job = await get_or_raise(session, Job, found.job_id, lock=True)
         require_owner_or_privileged(actor, job.poster_id, "job")
         if job.status is not JobStatus.OPEN:
-            raise Conflict(f"job {job.id} is {job.status.value}: it has a contract already")
+            raise Conflict(f"job {job.id} is {job.status.value}, not open")
         application = await get_or_raise(session, Application, application_id, lock=True)
         if application.status is not ApplicationStatus.PENDING:
             raise Conflict(f"application {application_id} is {application.status.value}")
@@ -91,27 +91,7 @@ async def accept(
             memo=f"escrow for job {job.id}",
             created_by=actor.user_id,
         )
-        job.status = JobStatus.CLOSED
-        application.status = ApplicationStatus.ACCEPTED
-        await session.execute(
-            update(Application)
-            .where(Application.job_id == job.id, Application.id != application.id)
-            .where(Application.status == ApplicationStatus.PENDING)
-            .values(status=ApplicationStatus.REJECTED)
-        )
-        contract = Contract(
-            job_id=job.id,
-            application_id=application.id,
-            poster_id=job.poster_id,
-            worker_id=application.applicant_id,
-            amount=job.budget,
-            currency=job.currency,
-            status=ContractStatus.ESCROWED,
-            escrow_transaction_id=hold.id,
-        )
-        session.add(contract)
-        await session.flush()
-        public = contract_public(contract)
+        public = contract_public(await _sign(session, job, application, hold.id))
         await _tell_both(session, "marketplace.contract.signed", public, hold.id)
         invalidate_after_commit(session, [keys.wallet(wallet_id), keys.user_wallets(job.poster_id)])
         return public
@@ -152,6 +132,33 @@ async def release(
             session, [keys.wallet(wallet_id), keys.user_wallets(contract.worker_id)]
         )
         return public
+
+
+async def _sign(
+    session: AsyncSession, job: Job, application: Application, hold_id: uuid.UUID
+) -> Contract:
+    """Close the job, accept this application and turn down the others, sign the contract."""
+    job.status = JobStatus.CLOSED
+    application.status = ApplicationStatus.ACCEPTED
+    await session.execute(
+        update(Application)
+        .where(Application.job_id == job.id, Application.id != application.id)
+        .where(Application.status == ApplicationStatus.PENDING)
+        .values(status=ApplicationStatus.REJECTED)
+    )
+    contract = Contract(
+        job_id=job.id,
+        application_id=application.id,
+        poster_id=job.poster_id,
+        worker_id=application.applicant_id,
+        amount=job.budget,
+        currency=job.currency,
+        status=ContractStatus.ESCROWED,
+        escrow_transaction_id=hold_id,
+    )
+    session.add(contract)
+    await session.flush()
+    return contract
 
 
 async def _wallet_of(session: AsyncSession, user_id: uuid.UUID, currency: Currency) -> uuid.UUID:
