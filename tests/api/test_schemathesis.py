@@ -39,7 +39,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-# Not part of the JSON API: an HTML page and the Socket.IO transport.
+# Not JSON: the console is an HTML page, /metrics the Prometheus text format.
 SKIPPED_PATHS = {"/console", "/metrics"}
 
 
