@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
+import uvloop
 
 from azora_nexus.app import create_app
 from azora_nexus.backends import start_backends
@@ -83,3 +85,9 @@ async def run_serve(settings: Settings) -> None:
     servers: list[Server] = []
     stop_on_signals(servers)
     await serve_node(settings, servers)
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a node's main coroutine on uvloop (uvicorn picks it only when it owns the loop)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)

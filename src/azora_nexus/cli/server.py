@@ -27,7 +27,7 @@ def up(port: PortOption = None) -> None:
     from azora_nexus.cli import node
 
     try:
-        asyncio.run(node.run_up(settings))
+        node.run(node.run_up(settings))
     except asyncio.CancelledError:
         logger.info("stopped before start-up finished")
 
@@ -49,7 +49,7 @@ def serve(port: PortOption = None) -> None:
     configure_logging(settings.log_level)
     from azora_nexus.cli import node
 
-    asyncio.run(node.run_serve(settings))
+    node.run(node.run_serve(settings))
 
 
 def register(app: typer.Typer) -> None:
