@@ -1,9 +1,9 @@
 """Prometheus metrics of a Nexus node: what `/metrics` serves and the Grafana dashboard reads.
 
-Counters bumped deep in the code (HTTP, events, the ledger) live here; gauges that describe
-shared state (outbox lag, stream length, backend health, sockets) are read at scrape time
-by `refresh_gauges`, so no loop polls them between scrapes. The cache's counters come from
-its own collector in the node's registry (cache/metrics.py).
+Every metric is defined here, importing nothing of Nexus, so any module may bump one.
+Gauges that describe shared state (outbox lag, stream length, backend health, sockets) are
+set at scrape time by api/routes/metrics.py, so no loop polls them between scrapes. The
+cache's counters come from its own collector in the node's registry (cache/metrics.py).
 """
 
 from __future__ import annotations
@@ -13,15 +13,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import text
-
-from azora_nexus.events.stream import STREAM_KEY
-from azora_nexus.health import check_backends
 
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
-    from azora_nexus.nexus import Nexus
 
 HTTP_REQUESTS = Counter(
     "azora_http_requests",
@@ -53,30 +48,6 @@ BACKEND_UP = Gauge("azora_backend_up", "1 when the backend answered its check", 
 BACKEND_LATENCY = Gauge(
     "azora_backend_latency_seconds", "How long the backend's check took", ["backend"]
 )
-
-OUTBOX_LAG_SQL = text(
-    "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) "
-    "FROM outbox WHERE published_at IS NULL"
-)
-
-
-async def refresh_gauges(nexus: Nexus, sockets_connected: int) -> None:
-    """Read the state gauges now; a backend that does not answer is reported down."""
-    checks = await check_backends(
-        nexus.db, nexus.redis, nexus.documents, nexus.settings.backend_timeout_s
-    )
-    up = {check.name: check.ok for check in checks}
-    for check in checks:
-        BACKEND_UP.labels(check.name).set(1 if check.ok else 0)
-        BACKEND_LATENCY.labels(check.name).set(check.latency_ms / 1000)
-    SOCKETS_CONNECTED.set(sockets_connected)
-    if up.get("postgres"):
-        async with nexus.db.engine.connect() as conn:
-            rows, age_s = (await conn.execute(OUTBOX_LAG_SQL)).one()
-        OUTBOX_LAG_ROWS.set(rows)
-        OUTBOX_LAG_SECONDS.set(float(age_s))
-    if up.get("redis"):
-        STREAM_LENGTH.set(await nexus.redis.xlen(STREAM_KEY))
 
 
 def exposition(node_registry: CollectorRegistry) -> bytes:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from httpx import AsyncClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from azora_nexus.auth.tokens import Role, issue_token
+from azora_nexus.config import Settings
+
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return {
@@ -31,3 +34,20 @@ async def test_metrics_count_requests_by_route_and_report_backends(client: Async
     assert ("azora_stream_length", frozenset()) in values
     assert values[("azora_sockets_connected", frozenset())] == 0
     assert any(name.startswith("azora_cache_") for name, _ in values)
+
+
+async def test_published_events_are_counted_by_type(
+    client: AsyncClient, settings: Settings
+) -> None:
+    assert settings.jwt_secret is not None
+    token = issue_token(settings.jwt_secret, sub="ops", role=Role.ADMIN)
+    before = samples((await client.get("/metrics")).text)
+    key = ("azora_events_published_total", frozenset({("type", "system.alert")}))
+    response = await client.post(
+        "/events",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"type": "system.alert", "payload": {"m": "x"}, "source": "test"},
+    )
+    assert response.status_code == 202
+    after = samples((await client.get("/metrics")).text)
+    assert after[key] == before.get(key, 0) + 1

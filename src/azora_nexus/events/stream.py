@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from azora_nexus.events.envelope import Event, NewEvent
+from azora_nexus.metrics import EVENTS_PUBLISHED
 
 STREAM_KEY = "azora:events"
 # outbox id -> stream id of every outbox row appended but not yet marked in PostgreSQL.
@@ -74,6 +75,7 @@ class EventStream:
         entry_id = await self.redis.xadd(
             self.key, {"e": event.encode()}, maxlen=self.maxlen, approximate=True
         )
+        EVENTS_PUBLISHED.labels(event.type).inc()
         return event.with_id(_text(entry_id))
 
     async def append_outbox(self, rows: Sequence[tuple[int, NewEvent]]) -> list[str]:
@@ -84,6 +86,8 @@ class EventStream:
         for outbox_id, event in rows:
             args.extend((outbox_id, event.encode()))
         ids = await self.redis.eval(_APPEND_OUTBOX, 2, self.key, self.relayed_key, *args)
+        for _, event in rows:
+            EVENTS_PUBLISHED.labels(event.type).inc()
         return [_text(i) for i in ids]
 
     async def forget_relayed(self, outbox_ids: Sequence[int]) -> None:

@@ -28,10 +28,12 @@ from azora_nexus.errors import (
     CurrencyMismatch,
     InsufficientFunds,
     Invalid,
+    NexusError,
     NotFound,
 )
 from azora_nexus.events.envelope import NewEvent
 from azora_nexus.events.outbox import NOTIFY_CHANNEL
+from azora_nexus.metrics import LEDGER_REFUSALS, LEDGER_TRANSFERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,7 @@ def _parameters(
     }
 
 
-def _refusal(row: Any, account_count: int) -> Exception | None:
+def _refusal(row: Any, account_count: int) -> NexusError | None:
     if row.found != account_count:
         return NotFound("no such account")
     if not row.currencies_ok:
@@ -213,6 +215,7 @@ async def post_transaction(
     if row.created_at is not None:
         assert row.lines == len(postings)
         assert row.accounts_moved == params["account_count"]
+        LEDGER_TRANSFERS.labels(kind.value).inc()
         return PostedTransaction(
             id=tx_id,
             kind=kind,
@@ -232,4 +235,5 @@ async def post_transaction(
         return existing
     refusal = _refusal(row, params["account_count"])
     assert refusal is not None, "nothing posted, nothing refused, no earlier transaction"
+    LEDGER_REFUSALS.labels(refusal.code).inc()
     raise refusal
