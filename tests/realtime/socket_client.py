@@ -16,6 +16,7 @@ from azora_nexus.app import create_app
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.config import Settings
 from azora_nexus.nexus import Nexus
+from azora_nexus.realtime.namespace import Realtime
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Node:
     url: str
     nexus: Nexus
     sio: socketio.AsyncServer
+    realtime: Realtime
 
     def token(self, role: Role, sub: str | None = None) -> str:
         """A valid access token for this node."""
@@ -62,7 +64,12 @@ async def serve(settings: Settings) -> AsyncIterator[Node]:
         await asyncio.sleep(0.02)
     try:
         api = app.other_asgi_app
-        yield Node(url=f"http://127.0.0.1:{port}", nexus=api.state.nexus, sio=api.state.sio)
+        yield Node(
+            url=f"http://127.0.0.1:{port}",
+            nexus=api.state.nexus,
+            sio=api.state.sio,
+            realtime=api.state.realtime,
+        )
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)

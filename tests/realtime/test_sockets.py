@@ -208,6 +208,28 @@ async def test_resume_after_disconnect_gets_every_missed_event_once_in_order(
     assert first.ids == published[: len(first.ids)]
 
 
+async def test_a_replay_ahead_of_a_lagging_tailer_sends_nothing_twice(
+    node: Node, connect: Connect
+) -> None:
+    client = await connect(node.url, node.token(Role.USER, "u1"))
+    fanout = node.realtime.fanout
+    # Detach this node's fan-out: its tailer now lags behind the stream by as much as we like.
+    node.nexus.tailer.remove_listener(fanout.dispatch)
+    try:
+        before = await alert(node, "before")
+        missed = [await alert(node, str(i)) for i in range(5)]
+        await client.subscribe(["system.alert"], after=before.id)
+        await client.wait_for(5)
+        later = await alert(node, "later")
+        # The tailer catches up: what the replay sent comes by again, then what is new.
+        await fanout.dispatch([before, *missed, later])
+    finally:
+        node.nexus.tailer.add_listener(fanout.dispatch)
+    await client.wait_for(6)
+    await asyncio.sleep(0.2)
+    assert client.ids == [e.id for e in (*missed, later)]
+
+
 async def test_a_socket_that_never_sends_connect_is_closed(settings: Settings) -> None:
     quick = settings.model_copy(update={"socket_connect_timeout_s": 0.5})
     async with serve(quick) as node:

@@ -44,9 +44,7 @@ async def replay(
         raise
     except Exception:
         logger.exception("replay for socket %s failed after %s", subscriber.sid, cursor)
-    if cursor != after:
-        window = ReplayWindow(selector, parse_event_id(after), parse_event_id(cursor))
-        subscriber.windows.append(window)
+    subscriber.windows.append(ReplayWindow(selector, parse_event_id(cursor)))
     await _go_live(fanout, subscriber)
 
 

@@ -14,14 +14,17 @@ from azora_nexus.realtime.audience import may_receive
 
 @dataclass(frozen=True, slots=True)
 class ReplayWindow:
-    """Events a replay already sent: those of `selector` with ids in (after, until]."""
+    """Events of `selector` up to `until` that a live delivery must not repeat.
+
+    Those after the replay's `after` were replayed; those up to it the client already has
+    (a lagging tailer may still bring any of them by).
+    """
 
     selector: TypeSelector
-    after: tuple[int, int]
     until: tuple[int, int]
 
     def covers(self, event: Event) -> bool:
-        return self.selector.matches(event.type) and self.after < event.order <= self.until
+        return event.order <= self.until and self.selector.matches(event.type)
 
 
 @dataclass(eq=False)

@@ -1,0 +1,114 @@
+"""Each websocket's asyncio transport, so an event's frame can be written to it directly.
+
+python-socketio keeps the protocol (connect, auth, acks, ping, polling, upgrade); its
+Engine.IO writes every packet through a per-socket queue and writer task and re-encodes it.
+For live events that machinery costs more than the event, so this module records, per
+Engine.IO session, the transport under uvicorn's websocket protocol and says when writing
+to it directly keeps the socket's packets in order.
+
+It hooks Engine.IO's websocket wrapper (`server._async["websocket"]`, private): a test
+asserts that events take this path, so an upgrade that moves the hook fails loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, cast
+
+import engineio
+from engineio.async_drivers.asgi import WebSocket
+
+# Server-to-client frames are never masked (RFC 6455, 5.1): the bytes are the same for all.
+TEXT_FIN = 0x81
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, final websocket text frame carrying `payload`."""
+    size = len(payload)
+    if size < 126:
+        return bytes((TEXT_FIN, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", TEXT_FIN, 126, size) + payload
+    return struct.pack("!BBQ", TEXT_FIN, 127, size) + payload
+
+
+@dataclass(eq=False, slots=True)
+class Wire:
+    """A websocket session: its Engine.IO socket, uvicorn protocol and asyncio transport."""
+
+    socket: Any  # engineio.async_socket.AsyncSocket
+    protocol: Any  # uvicorn's websocket protocol, which owns the transport
+    transport: asyncio.Transport
+
+    def open(self) -> bool:
+        """Whether frames written now can still reach the client."""
+        socket = self.socket
+        return not (
+            socket.closing
+            or socket.closed
+            or self.transport.is_closing()
+            or getattr(self.protocol, "close_sent", False)
+        )
+
+    def in_turn(self) -> bool:
+        """Whether a frame written now comes after every packet Engine.IO was given before.
+
+        True only once upgraded and while Engine.IO's writer waits on an empty queue: a
+        packet it has taken but not yet written (it takes a loop tick or two) would be
+        overtaken otherwise, so then the caller queues behind it instead.
+        """
+        socket = self.socket
+        queue: asyncio.Queue[Any] = socket.queue
+        # asyncio.Queue keeps its waiting getters in `_getters`; one is the writer, idle.
+        return bool(socket.upgraded and queue.empty() and queue._getters)  # type: ignore[attr-defined]
+
+    def buffered(self) -> int:
+        """Bytes written to the transport that the kernel has not taken yet."""
+        return self.transport.get_write_buffer_size()
+
+    async def writable(self) -> None:
+        """Wait until the transport is below its high-water mark (uvicorn's own flag)."""
+        flag: asyncio.Event | None = getattr(self.protocol, "writable", None)
+        if flag is not None:
+            await flag.wait()
+
+
+class Wires:
+    """The websocket sessions of this node by Engine.IO sid."""
+
+    def __init__(self) -> None:
+        self.by_sid: dict[str, Wire] = {}
+
+    def get(self, eio_sid: str) -> Wire | None:
+        return self.by_sid.get(eio_sid)
+
+    def install(self, eio: engineio.AsyncServer) -> None:
+        """Record the transport of each websocket `eio` serves (this server only)."""
+        # A copy: the driver table is module-level and shared by every Engine.IO server.
+        eio._async = {**eio._async, "websocket": partial(RecordingWebSocket, self)}
+
+
+class RecordingWebSocket(WebSocket):  # type: ignore[misc]
+    """Engine.IO's ASGI websocket, noting its session's transport while it is open."""
+
+    def __init__(self, wires: Wires, handler: Any, server: engineio.AsyncServer) -> None:
+        super().__init__(handler, server)
+        self.wires = wires
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        socket = getattr(self.handler, "__self__", None)  # the session's AsyncSocket
+        protocol = getattr(environ.get("asgi.send"), "__self__", None)
+        transport = getattr(protocol, "transport", None)
+        # uvloop's transports do not subclass asyncio.Transport: check what is used.
+        if socket is None or not hasattr(transport, "get_write_buffer_size"):
+            # Wrapped by middleware or an unknown server: Engine.IO's own path only.
+            return await super().__call__(environ)
+        sid: str = socket.sid
+        self.wires.by_sid[sid] = Wire(socket, protocol, cast(asyncio.Transport, transport))
+        try:
+            return await super().__call__(environ)
+        finally:
+            self.wires.by_sid.pop(sid, None)
