@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from azora_nexus.cli import admin, backup, server
+from azora_nexus.cli import admin, backup, seed, server
 from azora_nexus.errors import NexusError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 server.register(app)
 admin.register(app)
 backup.register(app)
+seed.register(app)
 
 
 def run() -> None:

@@ -60,10 +60,22 @@ def _taken_field(exc: IntegrityError) -> str | None:
     return next((field for name, field in _TAKEN.items() if name in constraint), None)
 
 
-async def register(session: AsyncSession, body: RegisterRequest, *, secret: str) -> AuthResponse:
+async def register(
+    session: AsyncSession,
+    body: RegisterRequest,
+    *,
+    secret: str,
+    password_hash: str | None = None,
+) -> AuthResponse:
     """A new user with an empty profile and a token; DuplicateKey (409) for a taken email or
-    username."""
-    password_hash = await hash_password(body.password)
+    username.
+
+    `password_hash` is for the demo seed only (domain/seed/): an argon2id hash of
+    `body.password` made once and shared by every demo user, because hashing per user would
+    cost seconds per hundred users. Sign-ups never pass it, so each real user gets its own salt.
+    """
+    if password_hash is None:
+        password_hash = await hash_password(body.password)
     async with session.begin():
         user = User(email=body.email, username=body.username, password_hash=password_hash)
         user.profile = Profile()
