@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from azora_nexus.api.routes import (
+    admin,
     applications,
     auth,
     cache,
     certificates,
+    console,
     contracts,
     courses,
     enrollments,
@@ -38,3 +40,5 @@ router.include_router(users.router)
 router.include_router(privacy.router)
 router.include_router(wallets.router)
 router.include_router(rewards.router)
+router.include_router(admin.router)
+router.include_router(console.router)

@@ -1,0 +1,7 @@
+"""Fixtures for the console tests, defined (and type-checked) in `console_helpers`."""
+
+from __future__ import annotations
+
+from console_helpers import base_url, browser, http, tab
+
+__all__ = ["base_url", "browser", "http", "tab"]
