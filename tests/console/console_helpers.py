@@ -180,8 +180,12 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def tab(browser: Browser) -> AsyncIterator[Watched]:
-    """A fresh tab; the test fails if its page logged a script error."""
+async def tab(browser: Browser, base_url: str) -> AsyncIterator[Watched]:
+    """A fresh tab; the test fails if its page logged a script error.
+
+    It needs the server so that it closes first: a page outliving the server would log its
+    socket's failed reconnections.
+    """
     async with open_tab(browser) as watched:
         yield watched
-        assert watched.problems == []
+        assert watched.problems == [], watched.problems

@@ -86,7 +86,8 @@ export function startBrowser(apiOf, ui) {
       next = page.next;
       ui.more.hidden = next === null;
       const count = ui.rows.rows.length;
-      say(ui.status, `${count} ${spec.title.toLowerCase()} shown${next ? "; more on the next page" : ""}.`);
+      const more = next ? "; more on the next page" : "";
+      say(ui.status, count ? `${spec.title}: ${count} shown${more}.` : `No ${spec.title.toLowerCase()}.`);
     } catch (error) {
       if (ticket === loading) say(ui.status, error.message, { failed: true });
     }

@@ -95,6 +95,7 @@ export function startFeed(token, taxonomy, ui, onRefused) {
     events = fresh.concat(events).slice(0, SHOWN);
     sessionStorage.setItem(FEED_KEY, JSON.stringify({ lastId, events: events.slice(0, KEPT) }));
     draw(fresh);
+    showRate();
   }
 
   function receive(name, event) {
@@ -166,7 +167,7 @@ export function startFeed(token, taxonomy, ui, onRefused) {
   buildFilters(taxonomy, ui, loadJson(FILTER_KEY, null));
   setState("unknown", "connecting…");
   ui.feedRows.replaceChildren();
-  draw(events.slice().reverse());
+  draw(events);
   return {
     stop() {
       clearInterval(rateTimer);
