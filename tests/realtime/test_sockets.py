@@ -230,6 +230,35 @@ async def test_a_replay_ahead_of_a_lagging_tailer_sends_nothing_twice(
     assert client.ids == [e.id for e in (*missed, later)]
 
 
+async def test_a_resume_older_than_the_stream_replays_from_the_archive(
+    settings: Settings, connect: Connect
+) -> None:
+    async with serve(settings.model_copy(update={"stream_maxlen": 100})) as node:
+        published = []
+        for i in range(350):
+            published.append((await alert(node, str(i))).id)
+            if i % 50 == 49:  # a cap this small needs the archiver to keep up
+                await _archived(node, i + 1)
+        oldest_on_stream = await node.nexus.events.stream.first_id()
+        assert oldest_on_stream is not None
+        assert published.index(oldest_on_stream) > 100
+        client = await connect(node.url, node.token(Role.USER, "u1"))
+        await client.subscribe(["system.*"], after=published[0])
+        await client.wait_for(349)
+        live = await alert(node, "live")
+        await client.wait_for(350)
+        await asyncio.sleep(0.2)
+        assert client.ids == [*published[1:], live.id]
+
+
+async def _archived(node: Node, count: int) -> None:
+    async with asyncio.timeout(20):
+        while True:
+            if await node.nexus.documents.events.count_documents({}) >= count:
+                return
+            await asyncio.sleep(0.05)
+
+
 async def test_a_socket_that_never_sends_connect_is_closed(settings: Settings) -> None:
     quick = settings.model_copy(update={"socket_connect_timeout_s": 0.5})
     async with serve(quick) as node:
