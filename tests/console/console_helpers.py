@@ -90,6 +90,8 @@ async def serve(settings: Settings) -> AsyncIterator[str]:
 @asynccontextmanager
 async def launch_chromium() -> AsyncIterator[Browser]:
     """Debian's headless Chromium under Playwright, closed afterwards."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"no {CHROMIUM}: install Debian's chromium (apt-get install chromium)")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
