@@ -132,6 +132,8 @@ async def test_sign_in_refuses_tokens_that_are_not_admin(
     error = page.locator("#sign-in-error")
     await expect(error).to_have_text("Sign-in refused: This is not an admin token.")
     await expect(page.locator("#console")).to_be_hidden()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "console-sign-in.png")
     await page.get_by_label("Admin token").fill("not-a-jwt")
     await page.get_by_role("button", name="Sign in").click()
     await expect(error).to_contain_text("Sign-in refused: ")
