@@ -1,19 +1,35 @@
 """Fan-out: each event the node's tailer reads goes to this node's matching sockets.
 
-Delivery is per event: the packet is encoded once and queued on every matching socket in
-turn; no task per recipient.
+One pass per batch of events and no task per recipient: each event's Socket.IO packet and
+websocket frame are built once; a websocket whose Engine.IO writer is idle gets the frame
+written straight to its transport (all of the batch's frames in one write), any other
+socket (polling, upgrading, or with packets still queued) gets the packet through
+Engine.IO's queue, behind what is already there. A socket that does not read its events
+is dropped once its backlog passes a bound, rather than held in memory without end.
 """
 
 from __future__ import annotations
 
+import asyncio
+import enum
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from azora_nexus.events.envelope import Event
+from azora_nexus.metrics import EVENTS_DELIVERED, EVENTS_DROPPED
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
+from azora_nexus.realtime.wire import Wire, Wires, text_frame
+
+# Past this, a socket is a slow consumer: 1 MiB is seconds of events at any sane rate.
+MAX_BUFFERED_BYTES = 1 << 20
+# The same bound for sockets served through Engine.IO's queue (polling, mid-upgrade).
+MAX_QUEUED_PACKETS = 1000
 
 
 def event_packet(sio: socketio.AsyncServer, event: Event) -> eio_packet.Packet:
@@ -22,24 +38,136 @@ def event_packet(sio: socketio.AsyncServer, event: Event) -> eio_packet.Packet:
     return eio_packet.Packet(eio_packet.MESSAGE, packet.encode())
 
 
+class Outcome(enum.Enum):
+    """What became of one event for one socket."""
+
+    WRITTEN = "written"  # its frame went straight to the socket's transport
+    QUEUED = "queued"  # queued behind the socket's earlier packets (Engine.IO writes it)
+    DROPPED = "dropped"  # the socket fell too far behind and was disconnected
+    GONE = "gone"  # the socket is closing
+    QUEUE = "queue"  # not written directly: Engine.IO's queue must take it
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An event encoded once: as an Engine.IO packet and as the websocket frame of it."""
+
+    packet: eio_packet.Packet
+    frame: bytes
+
+
+def encode(sio: socketio.AsyncServer, event: Event) -> Outgoing:
+    """The packet and frame that deliver `event` to any socket."""
+    packet = event_packet(sio, event)
+    encoded = packet.encode()
+    data = encoded.encode() if isinstance(encoded, str) else encoded
+    return Outgoing(packet, text_frame(data))
+
+
 class Fanout:
     """Sends events to sockets of this node."""
 
-    def __init__(self, sio: socketio.AsyncServer, registry: Registry) -> None:
+    def __init__(self, sio: socketio.AsyncServer, registry: Registry, wires: Wires) -> None:
         self.sio = sio
         self.registry = registry
+        self.wires = wires
+        self.max_buffered_bytes = MAX_BUFFERED_BYTES
+        self.max_queued_packets = MAX_QUEUED_PACKETS
+        # Live deliveries by outcome since start: which path events take (tests, profiles).
+        self.outcomes: Counter[Outcome] = Counter()
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def dispatch(self, events: Sequence[Event]) -> None:
-        """Every live event to every socket that subscribed to it and may see it."""
+        """Every live event to every socket that subscribed to it and may see it, in order."""
+        # Frames per websocket for this batch; a socket that got one keeps this route.
+        frames: dict[Wire, list[bytes]] = {}
+        wire_of = self.wires.by_sid.get
         for event in events:
             recipients = self.registry.recipients(event)
             if not recipients:
                 continue
-            packet = event_packet(self.sio, event)
+            out = encode(self.sio, event)
+            order = event.order
+            written = queued = dropped = 0
             for subscriber in recipients:
-                if subscriber.admit(event):
-                    await self.sio.eio.send_packet(subscriber.eio_sid, packet)
+                if not subscriber.admit(event, order):
+                    continue
+                # The common case stays synchronous: no coroutine per recipient.
+                wire = wire_of(subscriber.eio_sid)
+                outcome = (
+                    Outcome.QUEUE if wire is None else self._write(subscriber, wire, out, frames)
+                )
+                if outcome is Outcome.WRITTEN:
+                    written += 1
+                    continue
+                if outcome is Outcome.QUEUE:
+                    outcome = await self._queue(subscriber, wire, out)
+                queued += outcome is Outcome.QUEUED
+                dropped += outcome is Outcome.DROPPED
+            self._count(event, written, queued, dropped)
+        for wire, pending in frames.items():
+            wire.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def _count(self, event: Event, written: int, queued: int, dropped: int) -> None:
+        self.outcomes[Outcome.WRITTEN] += written
+        self.outcomes[Outcome.QUEUED] += queued
+        self.outcomes[Outcome.DROPPED] += dropped
+        if written or queued:
+            EVENTS_DELIVERED.labels(event.type).inc(written + queued)
+        if dropped:
+            EVENTS_DROPPED.labels(event.type, "slow_consumer").inc(dropped)
+
+    async def _queue(self, subscriber: Subscriber, wire: Wire | None, out: Outgoing) -> Outcome:
+        """The packet onto Engine.IO's queue for the socket, behind what waits there."""
+        socket: Any = self.sio.eio.sockets.get(subscriber.eio_sid)
+        if socket is None or socket.closing or socket.closed:
+            return Outcome.GONE
+        if socket.queue.qsize() > self.max_queued_packets:
+            self._drop(subscriber, wire)
+            return Outcome.DROPPED
+        await socket.send(out.packet)
+        return Outcome.QUEUED
+
+    def _write(
+        self, subscriber: Subscriber, wire: Wire, out: Outgoing, frames: dict[Wire, list[bytes]]
+    ) -> Outcome:
+        """The frame onto the batch's writes to `wire`, unless it must wait in the queue."""
+        if not wire.open():
+            return Outcome.GONE  # closing: its disconnect is on the way
+        if wire.buffered() > self.max_buffered_bytes:
+            self._drop(subscriber, wire)
+            frames.pop(wire, None)
+            return Outcome.DROPPED
+        pending = frames.get(wire)
+        if pending is not None:
+            pending.append(out.frame)
+            return Outcome.WRITTEN
+        if wire.in_turn():
+            frames[wire] = [out.frame]
+            return Outcome.WRITTEN
+        return Outcome.QUEUE
+
+    def _drop(self, subscriber: Subscriber, wire: Wire | None) -> None:
+        """Disconnect a socket that does not keep up, and forget it now."""
+        self.registry.remove(subscriber.sid)
+        if subscriber.replay is not None:
+            subscriber.replay.cancel()
+        if wire is not None:
+            # Abort frees the buffer at once; the lost connection closes the session.
+            wire.transport.abort()
+            return
+        task = asyncio.create_task(self.sio.eio.disconnect(subscriber.eio_sid))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def send(self, subscriber: Subscriber, event: Event) -> None:
-        """One event to one socket (a replay)."""
-        await self.sio.eio.send_packet(subscriber.eio_sid, event_packet(self.sio, event))
+        """One event to one socket (a replay), after what was sent to it before."""
+        out = encode(self.sio, event)
+        wire = self.wires.get(subscriber.eio_sid)
+        if wire is not None and wire.open():
+            # A replay may be long: wait for the client to read rather than buffer it all.
+            await wire.writable()
+            if wire.open() and wire.in_turn():
+                wire.transport.write(out.frame)
+                return
+        await self.sio.eio.send_packet(subscriber.eio_sid, out.packet)

@@ -19,6 +19,7 @@ from azora_nexus.events.taxonomy import TypeSelector
 from azora_nexus.realtime.fanout import Fanout
 from azora_nexus.realtime.replay import replay
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
+from azora_nexus.realtime.wire import Wires
 
 if TYPE_CHECKING:
     from azora_nexus.nexus import Nexus
@@ -54,7 +55,9 @@ class Realtime:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
         self.registry = Registry()
-        self.fanout = Fanout(sio, self.registry)
+        self.wires = Wires()
+        self.wires.install(sio.eio)
+        self.fanout = Fanout(sio, self.registry, self.wires)
         self.nexus: Nexus | None = None
         for event, handler in {
             "connect": self.on_connect,

@@ -41,13 +41,19 @@ class Subscriber:
     windows: list[ReplayWindow] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     replay: asyncio.Task[None] | None = None
+    # The newest live event this socket was handed: one seen again (a batch the fan-out
+    # got twice, as when a listener is re-attached behind its tailer) is not sent again.
+    last_live: tuple[int, int] = (0, 0)
 
     @property
     def subscribed(self) -> list[str]:
         return sorted(self.exact) + sorted(f"{p}*" for p in self.prefixes)
 
-    def admit(self, event: Event) -> bool:
-        """Whether a live event should go out now (not buffered, not already replayed)."""
+    def admit(self, event: Event, order: tuple[int, int]) -> bool:
+        """Whether a live event (of id `order`) should go out now: not buffered, not sent."""
+        if order <= self.last_live:
+            return False
+        self.last_live = order
         if self.buffer is not None:
             self.buffer.append(event)
             return False
