@@ -1,8 +1,11 @@
 """What the demo world holds for a given size: the same plan on every run, so a re-run finds
 everything it would make already made.
 
-Each thing is numbered (user 42, job 7, transfer 1234) and drawn from its own number alone,
-so growing one count later (`--users 200` after `--users 100`) keeps what was planned before.
+Each thing is numbered (user 42, job 7, transfer 1234) and drawn from its own number and the
+sizes. Demo users, courses and the keys of transfers and rewards depend on their number
+alone, so a run of another size (`--users 200` after `--users 100`) finds what the first made
+and adds the rest; steps the new plan asks of old things (a bid on a job closed since) are
+refused and counted, never forced.
 """
 
 from __future__ import annotations

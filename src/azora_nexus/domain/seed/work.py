@@ -22,7 +22,7 @@ from azora_nexus.domain.seed import plan
 from azora_nexus.domain.seed.report import SeedReport
 from azora_nexus.domain.seed.target import SeedTarget
 from azora_nexus.domain.seed.workers import Progress, for_each
-from azora_nexus.errors import Conflict
+from azora_nexus.errors import Conflict, Forbidden
 
 UserIds = dict[int, uuid.UUID]
 
@@ -127,11 +127,22 @@ class JobSeeder:
             elif applicant in state.applications:
                 self.report.applications.existing += 1
             else:
-                body = ApplicationCreate(proposal=bid.proposal, bid=str(bid.amount))
-                async with self.target.db.sessions() as session:
-                    made = await marketplace.apply(session, job_id, body, applicant_id=applicant)
-                state.applications[applicant] = made.id
-                self.report.applications.new += 1
+                await self.bid(job_id, applicant, bid, state)
+
+    async def bid(
+        self, job_id: uuid.UUID, applicant: uuid.UUID, bid: plan.Bid, state: JobState
+    ) -> None:
+        body = ApplicationCreate(proposal=bid.proposal, bid=str(bid.amount))
+        try:
+            async with self.target.db.sessions() as session:
+                made = await marketplace.apply(session, job_id, body, applicant_id=applicant)
+        except (Conflict, Forbidden):
+            # A job an earlier run of another size made: closed by now, or posted by this
+            # applicant.
+            self.report.applications.refused += 1
+            return
+        state.applications[applicant] = made.id
+        self.report.applications.new += 1
 
     async def accept(
         self, planned: plan.JobPlan, poster: uuid.UUID, state: JobState
