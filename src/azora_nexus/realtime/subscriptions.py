@@ -57,7 +57,7 @@ class Subscriber:
         if self.buffer is not None:
             self.buffer.append(event)
             return False
-        return not self.already_replayed(event)
+        return not (self.windows and self.already_replayed(event))
 
     def already_replayed(self, event: Event) -> bool:
         if not self.windows:
@@ -114,8 +114,15 @@ class Registry:
 
     def recipients(self, event: Event) -> list[Subscriber]:
         """The sockets that subscribed to the event's type and may receive it."""
-        found = set(self.by_type.get(event.type, ()))
-        parts = event.type.split(".")
-        for end in range(1, len(parts)):
-            found.update(self.by_prefix.get(".".join(parts[:end]) + ".", ()))
+        exact = self.by_type.get(event.type)
+        # A copy either way: a socket dropped during the fan-out leaves the index.
+        found = list(exact) if exact else []
+        if self.by_prefix:
+            matched = set(found)
+            parts = event.type.split(".")
+            for end in range(1, len(parts)):
+                matched.update(self.by_prefix.get(".".join(parts[:end]) + ".", ()))
+            found = list(matched)
+        if event.user_id is None:
+            return found  # public: anyone may receive it
         return [s for s in found if may_receive(s.principal, event)]

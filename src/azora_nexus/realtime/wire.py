@@ -45,13 +45,9 @@ class Wire:
 
     def open(self) -> bool:
         """Whether frames written now can still reach the client."""
-        socket = self.socket
-        return not (
-            socket.closing
-            or socket.closed
-            or self.transport.is_closing()
-            or getattr(self.protocol, "close_sent", False)
-        )
+        # Engine.IO sets `closing` first whatever closes the session; the transport knows
+        # of a lost connection. (Checked per recipient per event, so nothing more.)
+        return not (self.socket.closing or self.transport.is_closing())
 
     def in_turn(self) -> bool:
         """Whether a frame written now comes after every packet Engine.IO was given before.
@@ -61,9 +57,10 @@ class Wire:
         overtaken otherwise, so then the caller queues behind it instead.
         """
         socket = self.socket
-        queue: asyncio.Queue[Any] = socket.queue
-        # asyncio.Queue keeps its waiting getters in `_getters`; one is the writer, idle.
-        return bool(socket.upgraded and queue.empty() and queue._getters)  # type: ignore[attr-defined]
+        queue: Any = socket.queue
+        # asyncio.Queue's items are in `_queue` and its waiting getters in `_getters`: an
+        # empty queue with a getter is the writer, idle (`empty()` costs a method call).
+        return bool(socket.upgraded and not queue._queue and queue._getters)
 
     def buffered(self) -> int:
         """Bytes written to the transport that the kernel has not taken yet."""
