@@ -122,3 +122,26 @@ async def test_a_larger_run_adds_only_the_new_part(settings: Settings) -> None:
     counts = await table_counts(database(settings))
     assert (counts["users"], counts["courses"], counts["jobs"]) == (14, 3, 4)
     assert await ledger_problems(database(settings)) == {}
+
+
+async def test_jobs_of_a_run_of_another_size_are_kept_and_acted_on_by_their_poster(
+    settings: Settings,
+) -> None:
+    await seed(settings, SeedSize(users=4, courses=0, jobs=6, transfers=0))
+    url = database(settings)
+    posters = await fetch(url, "SELECT title, poster_id FROM jobs ORDER BY title")
+
+    # Another user count draws other posters and bidders for the same numbered jobs.
+    assert any(plan.job(j, 4).poster != plan.job(j, 9).poster for j in range(6))
+    report = await seed(settings, SeedSize(users=9, courses=0, jobs=6, transfers=0))
+
+    assert (report.jobs.new, report.jobs.existing) == (0, 6)
+    assert report.contracts.new == report.releases.new == 0  # signed and paid the first time
+    assert await fetch(url, "SELECT title, poster_id FROM jobs ORDER BY title") == posters
+    rows = await fetch(
+        url,
+        "SELECT count(*) AS n FROM contracts WHERE poster_id <> ("
+        "SELECT poster_id FROM jobs WHERE jobs.id = contracts.job_id)",
+    )
+    assert rows[0]["n"] == 0
+    assert await ledger_problems(url) == {}

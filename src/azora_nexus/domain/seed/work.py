@@ -27,7 +27,7 @@ from azora_nexus.errors import Conflict, Forbidden
 UserIds = dict[int, uuid.UUID]
 
 _JOBS = text(
-    "SELECT title, id FROM jobs WHERE poster_id = ANY(CAST(:user_ids AS uuid[])) "
+    "SELECT title, id, poster_id FROM jobs WHERE poster_id = ANY(CAST(:user_ids AS uuid[])) "
     "AND title = ANY(CAST(:titles AS text[]))"
 )
 _APPLICATIONS = text(
@@ -43,6 +43,7 @@ class JobState:
     """How far an earlier run got with one demo job."""
 
     job_id: uuid.UUID | None = None
+    poster_id: uuid.UUID | None = None  # who posted it: the plan's poster at that run's size
     applications: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # by applicant
     contract: tuple[uuid.UUID, ContractStatus] | None = None
 
@@ -54,9 +55,10 @@ async def job_states(
     states = {p.title: JobState() for p in plans}
     async with target.db.sessions() as session:
         params = {"user_ids": list(users.values()), "titles": list(states)}
-        jobs = {row.id: row.title for row in await session.execute(_JOBS, params)}
-        for job_id, title in jobs.items():
-            states[title].job_id = job_id
+        jobs: dict[uuid.UUID, str] = {}
+        for row in await session.execute(_JOBS, params):
+            jobs[row.id] = row.title
+            states[row.title].job_id, states[row.title].poster_id = row.id, row.poster_id
         for row in await session.execute(_APPLICATIONS, {"jobs": list(jobs)}):
             states[jobs[row.job_id]].applications[row.applicant_id] = row.id
         for row in await session.execute(_CONTRACTS, {"jobs": list(jobs)}):
@@ -87,7 +89,9 @@ class JobSeeder:
     report: SeedReport
 
     async def run(self, planned: plan.JobPlan, state: JobState) -> None:
-        poster = self.users.get(planned.poster)
+        # Acting as the job's own poster, who may be another user when a run of another
+        # size posted it.
+        poster = state.poster_id or self.users.get(planned.poster)
         if poster is None:
             self.report.jobs.refused += 1
             return
