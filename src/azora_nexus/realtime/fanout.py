@@ -79,8 +79,9 @@ class Fanout:
 
     async def dispatch(self, events: Sequence[Event]) -> None:
         """Every live event to every socket that subscribed to it and may see it, in order."""
-        # Frames per websocket for this batch; a socket that got one keeps this route.
-        frames: dict[Wire, list[bytes]] = {}
+        # Frames per websocket for a batch of several events, written together at its end
+        # (a socket that got one keeps this route); a lone event is written at once.
+        frames: dict[Wire, list[bytes]] | None = {} if len(events) > 1 else None
         wire_of = self.wires.by_sid.get
         for event in events:
             recipients = self.registry.recipients(event)
@@ -105,7 +106,7 @@ class Fanout:
                 queued += outcome is Outcome.QUEUED
                 dropped += outcome is Outcome.DROPPED
             self._count(event, written, queued, dropped)
-        for wire, pending in frames.items():
+        for wire, pending in (frames or {}).items():
             wire.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def _count(self, event: Event, written: int, queued: int, dropped: int) -> None:
@@ -129,23 +130,33 @@ class Fanout:
         return Outcome.QUEUED
 
     def _write(
-        self, subscriber: Subscriber, wire: Wire, out: Outgoing, frames: dict[Wire, list[bytes]]
+        self,
+        subscriber: Subscriber,
+        wire: Wire,
+        out: Outgoing,
+        frames: dict[Wire, list[bytes]] | None,
     ) -> Outcome:
-        """The frame onto the batch's writes to `wire`, unless it must wait in the queue."""
-        if not wire.open():
-            return Outcome.GONE  # closing: its disconnect is on the way
-        if wire.buffered() > self.max_buffered_bytes:
+        """The frame written to `wire` (or onto the batch's writes), unless it must queue."""
+        transport = wire.transport
+        if wire.socket.closing or transport.is_closing():
+            return Outcome.GONE  # its disconnect is on the way
+        if transport.get_write_buffer_size() > self.max_buffered_bytes:
             self._drop(subscriber, wire)
-            frames.pop(wire, None)
+            if frames is not None:
+                frames.pop(wire, None)
             return Outcome.DROPPED
+        if frames is None:
+            if not wire.in_turn():
+                return Outcome.QUEUE
+            transport.write(out.frame)
+            return Outcome.WRITTEN
         pending = frames.get(wire)
-        if pending is not None:
-            pending.append(out.frame)
-            return Outcome.WRITTEN
-        if wire.in_turn():
-            frames[wire] = [out.frame]
-            return Outcome.WRITTEN
-        return Outcome.QUEUE
+        if pending is None:
+            if not wire.in_turn():
+                return Outcome.QUEUE
+            pending = frames[wire] = []
+        pending.append(out.frame)
+        return Outcome.WRITTEN
 
     def _drop(self, subscriber: Subscriber, wire: Wire | None) -> None:
         """Disconnect a socket that does not keep up, and forget it now."""
