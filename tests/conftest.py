@@ -8,6 +8,7 @@ Redis database and its own Mongo database.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import tempfile
@@ -57,6 +58,19 @@ def session_data_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="azora-test-") as name:
         os.chmod(name, 0o755)
         yield Path(name)
+
+
+WORKER_NAMES = {"outbox relay", "stream tailer", "archiver"}
+
+
+@pytest.fixture(autouse=True)
+async def no_worker_outlives_its_test() -> AsyncIterator[None]:
+    """A node's background workers must stop with it: a leaked archiver would take the
+    next test's events from the shared Redis."""
+    yield
+    await asyncio.sleep(0)
+    leaked = [t.get_name() for t in asyncio.all_tasks() if t.get_name() in WORKER_NAMES]
+    assert leaked == [], f"background workers still running after the test: {leaked}"
 
 
 @pytest.fixture

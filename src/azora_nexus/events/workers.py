@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -67,11 +68,19 @@ async def open_events(
 
 
 async def _stop(tasks: list[asyncio.Task[None]], timeout_s: float = 3.0) -> None:
-    """Cancel the workers and wait for them, but never let a stuck driver call hold up exit."""
-    for task in tasks:
-        task.cancel()
-    _, stuck = await asyncio.wait(tasks, timeout=timeout_s)
-    for task in stuck:
+    """Cancel the workers until they end, but never let a stuck driver call hold up exit.
+
+    One cancel is not enough on Python 3.11: `asyncio.wait_for` (asyncpg's timeouts use it)
+    drops a cancellation that arrives as its inner call completes, and the loop goes on. So
+    the cancel is repeated until the task ends.
+    """
+    deadline = time.monotonic() + timeout_s
+    pending = set(tasks)
+    while pending and time.monotonic() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.2)
+    for task in pending:
         logger.warning("%s did not stop within %.0f s; leaving it", task.get_name(), timeout_s)
     for task in tasks:
         if task.done() and not task.cancelled() and task.exception() is not None:
