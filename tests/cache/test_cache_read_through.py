@@ -82,9 +82,19 @@ async def test_a_soft_expired_value_is_served_while_one_reader_refreshes_it(
     await probe.bump(2, lambda _: None)  # a write that bypasses the cache: only TTLs see it
     await asyncio.sleep(0.35)
 
-    served = await asyncio.gather(
-        *(cache.read_through(key, lambda: probe.version(2), soft_ttl_s=0.3) for _ in range(20))
-    )
+    # The refresh's load waits until all 20 readers are served, so none of them can see the
+    # refreshed value merely because the scheduler let the refresh finish first.
+    gate = asyncio.Event()
+
+    async def gated_version() -> int:
+        await gate.wait()
+        return await probe.version(2)
+
+    async with asyncio.timeout(10):  # a reader waiting on the refresh would hang here
+        served = await asyncio.gather(
+            *(cache.read_through(key, gated_version, soft_ttl_s=0.3) for _ in range(20))
+        )
+    gate.set()
     for _ in range(500):  # the one background refresh lands
         stored = await redis.get(value_key(cache, key))
         if isinstance(stored, bytes) and codec.decode(stored) == 2:
