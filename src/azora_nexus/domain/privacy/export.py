@@ -27,9 +27,7 @@ from azora_nexus.database.models import (
 )
 from azora_nexus.documents.client import Document, Documents
 from azora_nexus.domain.education.schemas import CertificatePublic, EnrollmentPublic
-from azora_nexus.domain.ledger.amounts import format_amount
-from azora_nexus.domain.ledger.schemas import PostingPublic, TransactionPublic
-from azora_nexus.domain.ledger.views import wallet_public
+from azora_nexus.domain.ledger.views import transaction_public, wallet_public
 from azora_nexus.domain.marketplace.escrow import contract_public
 from azora_nexus.domain.marketplace.service import application_public, job_public
 from azora_nexus.domain.privacy.access import require_self_or_admin
@@ -53,25 +51,7 @@ def _wire(model: Any) -> Json:
 
 def transaction_view(transaction: LedgerTransaction) -> Json:
     """A ledger transaction with every posting, amounts at their currency's scale."""
-    return _wire(
-        TransactionPublic(
-            id=transaction.id,
-            kind=transaction.kind,
-            idempotency_key=transaction.idempotency_key,
-            memo=transaction.memo,
-            created_by=transaction.created_by,
-            created_at=transaction.created_at,
-            postings=[
-                PostingPublic(
-                    wallet_id=p.wallet_id,
-                    system_account_id=p.system_account_id,
-                    currency=p.currency,
-                    amount=format_amount(p.amount, p.currency),
-                )
-                for p in transaction.postings
-            ],
-        )
-    )
+    return _wire(transaction_public(transaction))
 
 
 def plain_document(value: Any) -> Any:
