@@ -22,7 +22,7 @@ from azora_nexus.config import Settings
 from azora_nexus.errors import Invalid
 
 OnStep = Callable[[str], None]
-RESTORE_STEPS = 6
+RESTORE_STEPS = 5  # one per on_step call in restore_backup and _restore
 RECOVERY_TIMEOUT_S = 600.0
 
 
