@@ -42,10 +42,15 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
     return api
 
 
-def create_app(settings: Settings, *, migrate: bool = False) -> Any:
-    """The ASGI app: Socket.IO under `/socket.io`, everything else to FastAPI."""
+def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "") -> Any:
+    """The ASGI app: Socket.IO under `/socket.io`, everything else to FastAPI.
+
+    `sid_prefix` starts every Engine.IO session id: a worker's `<index>.` (cli/workers.py).
+    """
     api = create_api(settings, migrate=migrate)
-    sio = create_socketio_server(connect_timeout_s=settings.socket_connect_timeout_s)
+    sio = create_socketio_server(
+        connect_timeout_s=settings.socket_connect_timeout_s, sid_prefix=sid_prefix
+    )
     api.state.sio = sio
     api.state.realtime = Realtime(sio)
     return socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")

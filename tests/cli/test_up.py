@@ -22,7 +22,7 @@ from azora_nexus.backends.process import free_port
 def up_process(own_data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = free_port()
     process = subprocess.Popen(
-        [str(AZORA), "up"],
+        [str(AZORA), "up", "--workers", "2"],
         env=cli_env(own_data_dir, port),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,5 +1,6 @@
 // A socket.io-client driven over stdin/stdout by the Python tests (tests/realtime/test_js_client.py).
-// argv: <url> <token or ""> [transport]. Prints one JSON object per line for everything that
+// argv: <url> <token or ""> [transport: websocket | polling | upgrade (polling, then the
+// upgrade to websocket: the client's default)]. Prints one JSON object per line for everything that
 // happens; reads one JSON command per line: {op: "subscribe"|"unsubscribe", body} | {op: "ping"}
 // | {op: "close"}.
 import { createInterface } from "node:readline";
@@ -10,11 +11,14 @@ const out = (record) => process.stdout.write(`${JSON.stringify(record)}\n`);
 
 const socket = io(url, {
   auth: token ? { token } : {},
-  transports: [transport],
+  transports: transport === "upgrade" ? ["polling", "websocket"] : [transport],
   reconnection: false,
 });
 
-socket.on("connect", () => out({ kind: "connected", id: socket.id }));
+socket.on("connect", () =>
+  out({ kind: "connected", id: socket.id, engine: socket.io.engine.id }),
+);
+socket.io.engine.on("upgrade", (upgraded) => out({ kind: "upgraded", transport: upgraded.name }));
 socket.on("connect_error", (err) => out({ kind: "connect_error", message: err.message }));
 socket.on("disconnect", (reason) => out({ kind: "disconnected", reason }));
 socket.onAny((name, data) => out({ kind: "event", name, data }));

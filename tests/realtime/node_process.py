@@ -26,7 +26,7 @@ class NodeProcess:
         self.url = url
 
     @classmethod
-    async def start(cls, settings: Settings, name: str) -> NodeProcess:
+    async def start(cls, settings: Settings, name: str, workers: int = 1) -> NodeProcess:
         sock = free_socket()
         port = sock.getsockname()[1]
         sock.close()
@@ -40,7 +40,9 @@ class NodeProcess:
             "AZORA_LOG_LEVEL": "WARNING",
         }
         process = await asyncio.create_subprocess_exec(
-            str(AZORA), "serve", "--port", str(port), env=env, stdin=asyncio.subprocess.DEVNULL
+            *(str(AZORA), "serve", "--port", str(port), "--workers", str(workers)),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
         )
         node = cls(process, f"http://127.0.0.1:{port}")
         await node.wait_ready()

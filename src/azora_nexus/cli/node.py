@@ -1,25 +1,43 @@
-"""Running a node: uvicorn under our own signal handling, with or without embedded backends."""
+"""Running a node: uvicorn under our own signal handling, with or without embedded backends.
+
+With more than one worker, this process routes connections on the port to worker
+processes (`workers/`), each a whole node; with one, it is the node itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+import os
 import signal
+import socket
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import uvicorn
 import uvloop
 
 from azora_nexus.app import create_app
+from azora_nexus.auth.tokens import resolve_secret
 from azora_nexus.backends import start_backends
 from azora_nexus.config import Settings
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.errors import BadRequest
+from azora_nexus.workers.intake import Intake
+from azora_nexus.workers.routing import Router
+from azora_nexus.workers.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
+
+
+class Stoppable(Protocol):
+    """What a signal stops: a uvicorn server, or the parent of several workers."""
+
+    started: bool
+    should_exit: bool
 
 
 class Server(uvicorn.Server):
@@ -55,25 +73,60 @@ class NodeServer(Server):
         keep_gc_off_the_hot_path()
 
 
-async def serve_node(settings: Settings, servers: list[Server]) -> None:
-    """Serve one Nexus node until a signal asks it to stop."""
-    server = NodeServer(
-        uvicorn.Config(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            # The fan-out writes frames to this protocol's transport (realtime/wire.py).
-            ws="websockets-sansio",
-            # Engine.IO pings every socket already; a websocket ping too would be a
-            # second timer per socket. Events are small JSON: deflate would cost a zlib
-            # context (tens of KB) per socket and a compression per recipient.
-            ws_ping_interval=None,
-            ws_per_message_deflate=False,
-        )
+class WorkerServer(NodeServer):
+    """A worker's uvicorn: no listening socket; it serves what the parent hands over."""
+
+    def __init__(self, config: uvicorn.Config, channel: socket.socket) -> None:
+        super().__init__(config)
+        self.channel = channel
+        self.intake: Intake | None = None
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup([])
+        config = self.config
+
+        def new_protocol() -> asyncio.Protocol:
+            # What uvicorn's own listener makes for each accepted connection.
+            protocol: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return protocol
+
+        self.intake = Intake(self.channel, new_protocol, on_parent_gone=self.parent_gone)
+        self.intake.start()
+
+    def parent_gone(self) -> None:
+        logger.warning("the parent process is gone: stopping")
+        self.should_exit = True
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        if self.intake is not None:
+            self.intake.stop()
+        await super().shutdown(sockets)
+
+
+def node_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings for a node (or a worker) serving `app`."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        # The fan-out writes frames to this protocol's transport (realtime/wire.py).
+        ws="websockets-sansio",
+        # Engine.IO pings every socket already; a websocket ping too would be a second
+        # timer per socket. Events are small JSON: deflate would cost a zlib context
+        # (tens of KB) per socket and a compression per recipient.
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
     )
+
+
+async def serve_node(settings: Settings, servers: list[Stoppable]) -> None:
+    """Serve one Nexus node until a signal asks it to stop."""
+    server = NodeServer(node_config(create_app(settings), settings))
     servers.append(server)
     logger.info(
         "Nexus on http://%s:%d (health: /health, API docs: /docs)", settings.host, settings.port
@@ -83,15 +136,88 @@ async def serve_node(settings: Settings, servers: list[Server]) -> None:
         raise BadRequest(f"could not serve on {settings.host}:{settings.port} (port taken?)")
 
 
-def stop_on_signals(server_holder: list[Server]) -> None:
+class Cluster:
+    """The parent of several workers, as a signal sees it."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.exit = asyncio.Event()
+
+    @property
+    def should_exit(self) -> bool:
+        return self.exit.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self.exit.set()
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment of a worker: ours, with the backends and the port this node uses."""
+    env = dict(os.environ)
+    for name, value in (
+        ("DATABASE_URL", settings.database_url),
+        ("REDIS_URL", settings.redis_url),
+        ("MONGODB_URI", settings.mongodb_uri),
+    ):
+        if value:
+            env[name] = value
+    return env | {"AZORA_DATA_DIR": str(settings.data_dir), "AZORA_PORT": str(settings.port)}
+
+
+async def serve_workers(settings: Settings, count: int, holder: list[Stoppable]) -> None:
+    """Route the port's connections to `count` worker processes until a signal stops us."""
+    try:
+        listener = socket.create_server((settings.host, settings.port), backlog=4096)
+    except OSError as exc:
+        raise BadRequest(f"could not serve on {settings.host}:{settings.port}: {exc}") from None
+    cluster = Cluster()
+    holder.append(cluster)
+    resolve_secret(settings)  # made here once, read by every worker
+    supervisor = Supervisor(count, worker_env(settings))
+    with listener:
+        try:
+            await supervisor.start()
+            loop = asyncio.get_running_loop()
+            router = await loop.create_server(
+                partial(Router, supervisor.workers), sock=listener, backlog=4096
+            )
+            cluster.started = True
+            logger.info(
+                "Nexus on http://%s:%d with %d workers (health: /health, API docs: /docs)",
+                settings.host,
+                settings.port,
+                count,
+            )
+            await cluster.exit.wait()
+            router.close()
+        finally:
+            await supervisor.stop()
+
+
+async def serve_worker(settings: Settings, index: int, channel_fd: int) -> None:
+    """One worker: a node serving the connections its parent hands it, until told to stop."""
+    holder: list[Stoppable] = []
+    stop_on_signals(holder)
+    channel = socket.socket(fileno=channel_fd)
+    app = create_app(settings, sid_prefix=f"{index}.")
+    server = WorkerServer(node_config(app, settings), channel)
+    holder.append(server)
+    with channel:
+        await server.serve()
+
+
+def stop_on_signals(holder: list[Stoppable]) -> None:
+    """On SIGINT or SIGTERM: stop what serves, or give up on a start-up still under way."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
 
     def on_signal(sig: signal.Signals) -> None:
         logger.info("%s: stopping", sig.name)
-        if server_holder and server_holder[0].started:
-            server_holder[0].should_exit = True
+        if holder and holder[0].started:
+            holder[0].should_exit = True
         else:
             task.cancel()
 
@@ -99,9 +225,16 @@ def stop_on_signals(server_holder: list[Server]) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
 
 
-async def run_up(settings: Settings) -> None:
-    servers: list[Server] = []
-    stop_on_signals(servers)
+async def serve(settings: Settings, workers: int, holder: list[Stoppable]) -> None:
+    if workers > 1:
+        await serve_workers(settings, workers, holder)
+    else:
+        await serve_node(settings, holder)
+
+
+async def run_up(settings: Settings, workers: int) -> None:
+    holder: list[Stoppable] = []
+    stop_on_signals(holder)
     async with start_backends(settings) as urls:
         await upgrade(urls.database)
         node = settings.model_copy(
@@ -111,13 +244,13 @@ async def run_up(settings: Settings) -> None:
                 "mongodb_uri": urls.mongodb,
             }
         )
-        await serve_node(node, servers)
+        await serve(node, workers, holder)
 
 
-async def run_serve(settings: Settings) -> None:
-    servers: list[Server] = []
-    stop_on_signals(servers)
-    await serve_node(settings, servers)
+async def run_serve(settings: Settings, workers: int) -> None:
+    holder: list[Stoppable] = []
+    stop_on_signals(holder)
+    await serve(settings, workers, holder)
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:

@@ -5,10 +5,25 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import engineio
 import socketio
 
 # Socket.IO packets from clients are small (subscribe, ping); refuse anything bigger.
 MAX_PACKET_BYTES = 64 * 1024
+
+
+class OwnedSessions(engineio.AsyncServer):  # type: ignore[misc]
+    """Engine.IO whose session ids name their worker, so a sticky router can find it.
+
+    A sid reads `<worker>.<random>`: the part before the dot says which worker process
+    holds the session (`workers/routing.py`); the rest is Engine.IO's own id.
+    """
+
+    sid_prefix = ""
+
+    def generate_id(self) -> str:
+        sid: str = super().generate_id()
+        return self.sid_prefix + sid
 
 
 class NexusSocketServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -18,10 +33,14 @@ class NexusSocketServer(socketio.AsyncServer):  # type: ignore[misc]
     forever; left alone, idle sockets would pile up.
     """
 
-    def __init__(self, *, connect_timeout_s: float, **kwargs: Any) -> None:
+    def __init__(self, *, connect_timeout_s: float, sid_prefix: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.eio.sid_prefix = sid_prefix
         self.connect_timeout_s = connect_timeout_s
         self._closing: set[asyncio.Task[None]] = set()
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return OwnedSessions
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         result = await super()._handle_eio_connect(eio_sid, environ)
@@ -40,10 +59,16 @@ class NexusSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         task.add_done_callback(self._closing.discard)
 
 
-def create_socketio_server(*, connect_timeout_s: float = 10.0) -> socketio.AsyncServer:
-    """A Socket.IO server; the realtime handlers are registered on it by `app.py`."""
+def create_socketio_server(
+    *, connect_timeout_s: float = 10.0, sid_prefix: str = ""
+) -> socketio.AsyncServer:
+    """A Socket.IO server; the realtime handlers are registered on it by `app.py`.
+
+    `sid_prefix` starts every Engine.IO session id (a worker's `<index>.`).
+    """
     return NexusSocketServer(
         connect_timeout_s=connect_timeout_s,
+        sid_prefix=sid_prefix,
         async_mode="asgi",
         cors_allowed_origins="*",
         transports=["polling", "websocket"],

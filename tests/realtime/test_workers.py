@@ -1,0 +1,126 @@
+"""`serve --workers 2`: one port, two worker processes, sticky routing for polling sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+
+import httpx
+import psutil
+import pytest
+from js_client import JsClient
+from node_process import NodeProcess
+from test_multinode import token, until
+
+from azora_nexus.auth.tokens import Role
+from azora_nexus.config import Settings
+from azora_nexus.workers.routing import session_owner
+
+
+@pytest.fixture
+async def two_workers(settings: Settings) -> AsyncIterator[NodeProcess]:
+    node = await NodeProcess.start(settings, "workers", workers=2)
+    yield node
+    await node.stop()
+
+
+def worker_pids(node: NodeProcess) -> dict[int, int]:
+    """Worker index -> pid, from the parent's children."""
+    found = {}
+    for child in psutil.Process(node.process.pid).children():
+        try:
+            command = child.cmdline()
+        except psutil.Error:  # exited (a zombie until the parent reaps it)
+            continue
+        if "worker" in command:
+            found[int(command[command.index("--index") + 1])] = child.pid
+    return found
+
+
+async def post_alert(node: NodeProcess, settings: Settings, message: str) -> str:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{node.url}/events",
+            json={"type": "system.alert", "payload": {"m": message}, "source": "t"},
+            headers={"Authorization": f"Bearer {token(settings, Role.SERVICE, 'svc')}"},
+        )
+    assert response.status_code == 202, response.text
+    posted: str = response.json()["id"]
+    return posted
+
+
+async def test_polling_and_upgrading_js_clients_are_served_by_the_worker_of_their_session(
+    settings: Settings, two_workers: NodeProcess
+) -> None:
+    user = token(settings, Role.USER, "u1")
+    # The client's default (polling, then the upgrade to websocket) and polling alone: every
+    # request of a session after the first must reach the worker that holds the session.
+    clients = [
+        await JsClient.start(two_workers.url, user, transport)
+        for transport in ["upgrade"] * 6 + ["polling"] * 4
+    ]
+    try:
+        sessions = [(await c.wait_for("connected"))[0]["engine"] for c in clients]
+        assert {session_owner(f"GET /socket.io/?sid={s} HTTP/1.1".encode()) for s in sessions} == {
+            0,
+            1,
+        }
+        for client in clients[:6]:
+            [upgraded] = await client.wait_for("upgraded")
+            assert upgraded["transport"] == "websocket"
+        for client in clients:
+            assert await client.send("subscribe", {"types": ["system.alert"]}) == {
+                "ok": True,
+                "subscribed": ["system.alert"],
+            }
+        posted = await post_alert(two_workers, settings, "to all")
+        for client in clients:
+            [event] = await client.wait_for("event")
+            assert event["data"]["id"] == posted
+        await asyncio.sleep(0.3)
+        assert [len(c.events) for c in clients] == [1] * len(clients)
+        assert all(not c.process.returncode for c in clients)
+        assert not any(r["kind"] == "disconnected" for c in clients for r in c.records)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_a_killed_worker_is_replaced_and_sessions_of_the_other_stay(
+    settings: Settings, two_workers: NodeProcess
+) -> None:
+    user = token(settings, Role.USER, "u1")
+    before = worker_pids(two_workers)
+    assert sorted(before) == [0, 1]
+    clients = [await JsClient.start(two_workers.url, user, "polling") for _ in range(4)]
+    try:
+        sessions = [(await c.wait_for("connected"))[0]["engine"] for c in clients]
+        survivors = [c for c, s in zip(clients, sessions, strict=True) if s.startswith("1.")]
+        assert survivors, sessions
+        psutil.Process(before[0]).send_signal(signal.SIGKILL)
+
+        async def replaced() -> bool:
+            now = worker_pids(two_workers)
+            return sorted(now) == [0, 1] and now[0] != before[0]
+
+        await until(replaced)
+        await two_workers.wait_ready()
+        for client in survivors:
+            await client.send("subscribe", {"types": ["system.alert"]})
+        posted = await post_alert(two_workers, settings, "after the restart")
+        for client in survivors:
+            [event] = await client.wait_for("event")
+            assert event["data"]["id"] == posted
+        newcomer = await JsClient.start(two_workers.url, user, "polling")
+        clients.append(newcomer)
+        await newcomer.wait_for("connected")
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_sigterm_stops_every_worker(settings: Settings, two_workers: NodeProcess) -> None:
+    workers = [psutil.Process(pid) for pid in worker_pids(two_workers).values()]
+    assert len(workers) == 2
+    two_workers.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(two_workers.process.wait(), 20) == 0
+    assert [w.pid for w in workers if w.is_running() and w.status() != "zombie"] == []
