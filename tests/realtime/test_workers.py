@@ -11,6 +11,7 @@ import psutil
 import pytest
 from js_client import JsClient
 from node_process import NodeProcess
+from prometheus_client.parser import text_string_to_metric_families
 from test_multinode import token, until
 
 from azora_nexus.auth.tokens import Role
@@ -124,3 +125,41 @@ async def test_sigterm_stops_every_worker(settings: Settings, two_workers: NodeP
     two_workers.process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(two_workers.process.wait(), 20) == 0
     assert [w.pid for w in workers if w.is_running() and w.status() != "zombie"] == []
+
+
+async def scrape(node: NodeProcess) -> dict[str, float]:
+    """One scrape on a new connection (so the parent hands it to the next worker)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{node.url}/metrics")).text
+    return {
+        sample.name + str(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_metrics_from_either_worker_count_both(
+    settings: Settings, two_workers: NodeProcess
+) -> None:
+    user = token(settings, Role.USER, "u1")
+    clients = [await JsClient.start(two_workers.url, user) for _ in range(4)]
+    try:
+        sessions = [(await c.wait_for("connected"))[0]["engine"] for c in clients]
+        assert {s.split(".")[0] for s in sessions} == {"0", "1"}
+        for client in clients:
+            await client.send("subscribe", {"types": ["system.alert"]})
+        await post_alert(two_workers, settings, "counted")
+        for client in clients:
+            await client.wait_for("event")
+        async with httpx.AsyncClient() as http:  # one cache read on some worker
+            me = await http.get(f"{two_workers.url}/health")
+        assert me.status_code == 200
+        delivered = "azora_events_delivered_total[('type', 'system.alert')]"
+        for _ in range(4):  # each worker answers at least once
+            values = await scrape(two_workers)
+            assert values["azora_sockets_connected[]"] == 4
+            assert values[delivered] == 4
+            assert "azora_cache_hits_total[]" in values
+            assert values["azora_backend_up[('backend', 'postgres')]"] == 1
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))

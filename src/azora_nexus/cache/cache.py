@@ -37,10 +37,11 @@ from azora_nexus.cache.breaker import Breaker, CacheUnavailable
 from azora_nexus.cache.client import create_redis
 from azora_nexus.cache.keys import DEFAULT_PREFIX, CacheKey, KeyPattern
 from azora_nexus.cache.leases import Entry, StampedeGuard, now_ms
-from azora_nexus.cache.metrics import CacheCollector, CacheStats
+from azora_nexus.cache.metrics import CacheCollector, CacheStats, SharedCacheCounters
 from azora_nexus.cache.scripts import Status
 from azora_nexus.cache.store import Store
 from azora_nexus.config import Settings
+from azora_nexus.metrics import shared_between_workers
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +215,11 @@ async def open_cache(
         pool_size=options.pool_size,
     )
     cache = Cache(redis, options)
+    sharing: asyncio.Task[None] | None = None
+    if registry is not None and shared_between_workers():
+        counters = SharedCacheCounters(cache.stats, cache.collector.breaker_open)
+        sharing = asyncio.create_task(counters.run(), name="cache metrics")
+        registry = None
     if registry is not None:
         cache.collector.register(registry)
     try:
@@ -221,6 +227,9 @@ async def open_cache(
         yield cache
     finally:
         await cache.aclose()
+        if sharing is not None:
+            sharing.cancel()
+            await asyncio.gather(sharing, return_exceptions=True)
         if registry is not None:
             registry.unregister(cache.collector)
         await redis.aclose()

@@ -10,9 +10,11 @@ counts hits alone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
+from prometheus_client import Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
@@ -86,6 +88,9 @@ def _camel(name: str) -> str:
     return head + "".join(word.title() for word in rest)
 
 
+BREAKER_HELP = "1 while the cache's circuit breaker keeps reads off Redis"
+
+
 class CacheCollector:
     """A Prometheus collector reading the counters when scraped."""
 
@@ -99,10 +104,48 @@ class CacheCollector:
                 f"azora_cache_{f.name}", HELP[f.name], value=getattr(self.stats, f.name)
             )
         yield GaugeMetricFamily(
-            "azora_cache_breaker_open",
-            "1 while the cache's circuit breaker keeps reads off Redis",
-            value=1.0 if self.breaker_open() else 0.0,
+            "azora_cache_breaker_open", BREAKER_HELP, value=1.0 if self.breaker_open() else 0.0
         )
 
     def register(self, registry: CollectorRegistry) -> None:
         registry.register(self)
+
+
+class SharedCacheCounters:
+    """One worker's counters, added to the workers' shared metric files once a second.
+
+    A collector is read only by its own process; with several workers, each adds what
+    its counters grew by since the last push, so `/metrics` from any worker shows their
+    sum (at most a second behind).
+    """
+
+    PERIOD_S = 1.0
+
+    def __init__(self, stats: CacheStats, breaker_open: Callable[[], bool]) -> None:
+        self.stats = stats
+        self.breaker_open = breaker_open
+        self.pushed = CacheStats()
+        # registry=None: the shared files are their registry (and a node may open twice).
+        self.counters = {
+            f.name: Counter(f"azora_cache_{f.name}", HELP[f.name], registry=None)
+            for f in fields(CacheStats)
+        }
+        self.breaker = Gauge(
+            "azora_cache_breaker_open", BREAKER_HELP, registry=None, multiprocess_mode="livemax"
+        )
+
+    def push(self) -> None:
+        for f in fields(self.stats):
+            grown = getattr(self.stats, f.name) - getattr(self.pushed, f.name)
+            if grown:
+                self.counters[f.name].inc(grown)
+        self.pushed = replace(self.stats)
+        self.breaker.set(1.0 if self.breaker_open() else 0.0)
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self.push()
+                await asyncio.sleep(self.PERIOD_S)
+        finally:
+            self.push()

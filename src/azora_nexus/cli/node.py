@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -26,6 +27,7 @@ from azora_nexus.backends import start_backends
 from azora_nexus.config import Settings
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.errors import BadRequest
+from azora_nexus.metrics import MULTIPROCESS_DIR
 from azora_nexus.workers.intake import Intake
 from azora_nexus.workers.routing import Router
 from azora_nexus.workers.supervisor import Supervisor
@@ -153,9 +155,9 @@ class Cluster:
             self.exit.set()
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
-    """The environment of a worker: ours, with the backends and the port this node uses."""
-    env = dict(os.environ)
+def worker_env(settings: Settings, metrics_dir: str) -> dict[str, str]:
+    """A worker's environment: ours, with the backends, the port and the shared metrics."""
+    env = dict(os.environ) | {MULTIPROCESS_DIR: metrics_dir}
     for name, value in (
         ("DATABASE_URL", settings.database_url),
         ("REDIS_URL", settings.redis_url),
@@ -175,8 +177,9 @@ async def serve_workers(settings: Settings, count: int, holder: list[Stoppable])
     cluster = Cluster()
     holder.append(cluster)
     resolve_secret(settings)  # made here once, read by every worker
-    supervisor = Supervisor(count, worker_env(settings))
-    with listener:
+    metrics_dir = tempfile.TemporaryDirectory(prefix="azora-metrics-")
+    supervisor = Supervisor(count, worker_env(settings, metrics_dir.name))
+    with listener, metrics_dir:
         try:
             await supervisor.start()
             loop = asyncio.get_running_loop()
@@ -200,7 +203,13 @@ async def serve_worker(settings: Settings, index: int, channel_fd: int) -> None:
     """One worker: a node serving the connections its parent hands it, until told to stop."""
     holder: list[Stoppable] = []
     stop_on_signals(holder)
-    channel = socket.socket(fileno=channel_fd)
+    try:
+        channel = socket.socket(fileno=channel_fd)
+    except OSError as exc:
+        raise BadRequest(
+            f"worker: no channel on fd {channel_fd} ({exc.strerror}); "
+            "workers are started by `azora up --workers N`"
+        ) from None
     app = create_app(settings, sid_prefix=f"{index}.")
     server = WorkerServer(node_config(app, settings), channel)
     holder.append(server)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.events.envelope import Event
 from azora_nexus.events.taxonomy import TypeSelector
+from azora_nexus.metrics import SOCKETS_CONNECTED
 from azora_nexus.realtime.audience import may_receive
 
 
@@ -78,6 +79,7 @@ class Registry:
 
     def add(self, subscriber: Subscriber) -> None:
         self.sockets[subscriber.sid] = subscriber
+        SOCKETS_CONNECTED.inc()
 
     def get(self, sid: str) -> Subscriber | None:
         return self.sockets.get(sid)
@@ -85,6 +87,7 @@ class Registry:
     def remove(self, sid: str) -> Subscriber | None:
         subscriber = self.sockets.pop(sid, None)
         if subscriber is not None:
+            SOCKETS_CONNECTED.dec()
             self.unsubscribe(
                 subscriber,
                 TypeSelector(frozenset(subscriber.exact), frozenset(subscriber.prefixes)),

@@ -14,7 +14,10 @@ import socket
 import sys
 from collections.abc import Mapping
 
+from prometheus_client.multiprocess import mark_process_dead
+
 from azora_nexus.errors import BadRequest
+from azora_nexus.metrics import MULTIPROCESS_DIR
 from azora_nexus.workers.routing import Channel, Workers
 
 logger = logging.getLogger(__name__)
@@ -84,6 +87,10 @@ class Supervisor:
     async def _watch(self, index: int, exited: asyncio.Future[int]) -> None:
         """When worker `index` exits on its own, start a new one in its place."""
         code = await exited
+        # Its live gauges (sockets connected) leave the shared metrics; counters stay.
+        metrics_dir = self.env.get(MULTIPROCESS_DIR)
+        if metrics_dir:
+            mark_process_dead(self.processes[index].pid, metrics_dir)  # type: ignore[no-untyped-call]
         channel = self.workers.channels.pop(index, None)
         if channel is not None:
             channel.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
@@ -15,7 +15,6 @@ from azora_nexus.metrics import (
     BACKEND_UP,
     OUTBOX_LAG_ROWS,
     OUTBOX_LAG_SECONDS,
-    SOCKETS_CONNECTED,
     STREAM_LENGTH,
     exposition,
 )
@@ -29,7 +28,7 @@ OUTBOX_LAG_SQL = text(
 )
 
 
-async def refresh_gauges(nexus: Nexus, sockets_connected: int) -> None:
+async def refresh_gauges(nexus: Nexus) -> None:
     """Read the state gauges now; a backend that does not answer is reported down."""
     checks = await check_backends(
         nexus.db, nexus.redis, nexus.documents, nexus.settings.backend_timeout_s
@@ -38,7 +37,6 @@ async def refresh_gauges(nexus: Nexus, sockets_connected: int) -> None:
     for check in checks:
         BACKEND_UP.labels(check.name).set(1 if check.ok else 0)
         BACKEND_LATENCY.labels(check.name).set(check.latency_ms / 1000)
-    SOCKETS_CONNECTED.set(sockets_connected)
     if up.get("postgres"):
         async with nexus.db.engine.connect() as conn:
             rows, age_s = (await conn.execute(OUTBOX_LAG_SQL)).one()
@@ -51,9 +49,7 @@ async def refresh_gauges(nexus: Nexus, sockets_connected: int) -> None:
 @router.get(
     "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
 )
-async def metrics(nexus: NexusDep, request: Request) -> Response:
+async def metrics(nexus: NexusDep) -> Response:
     """Counters, histograms and gauges of this node (scraped by Prometheus)."""
-    realtime = getattr(request.app.state, "realtime", None)
-    sockets = len(realtime.registry.sockets) if realtime is not None else 0
-    await refresh_gauges(nexus, sockets)
+    await refresh_gauges(nexus)
     return Response(exposition(nexus.metrics), media_type=CONTENT_TYPE_LATEST)
