@@ -3,6 +3,7 @@ balances, the counterparty's records still read, and the user's tokens are refus
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -104,6 +105,28 @@ async def test_nothing_names_an_erased_user_and_the_ledger_still_balances(
     assert await socket_refused(node.url, alice.token)
     assert not await socket_refused(node.url, bob.token)
     assert (await http.get(f"/api/users/{alice.id}", headers=ADMIN)).status_code == 404
+
+
+async def test_an_erased_users_live_socket_is_closed_and_others_stay(
+    http: AsyncClient, node: Node, life: Life
+) -> None:
+    sockets, closed = {}, {}
+    for person in (life.alice, life.bob):
+        client = socketio.AsyncClient(reconnection=False)
+        closed[person.id] = asyncio.Event()
+        client.on("disconnect", lambda *_, done=closed[person.id]: done.set())
+        await client.connect(node.url, auth={"token": person.token}, transports=["websocket"])
+        sockets[person.id] = client
+    try:
+        assert (await erase(http, life.alice, ADMIN)).status_code == 204
+        await asyncio.wait_for(closed[life.alice.id].wait(), 10)
+        await asyncio.sleep(0.5)  # the erasure has reached every listener by now
+        assert not closed[life.bob.id].is_set()
+        assert sockets[life.bob.id].connected
+    finally:
+        for client in sockets.values():
+            if client.connected:
+                await client.disconnect()
 
 
 async def test_erasure_is_announced_without_the_id_in_clear(http: AsyncClient, life: Life) -> None:

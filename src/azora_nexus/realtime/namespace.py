@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -12,9 +12,10 @@ import socketio
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from azora_nexus.auth.tokens import Principal, read_token
+from azora_nexus.domain.privacy.identity import subject_hash
 from azora_nexus.domain.privacy.revocation import is_erased
 from azora_nexus.errors import Invalid, NexusError
-from azora_nexus.events.envelope import now_ms, parse_event_id
+from azora_nexus.events.envelope import Event, now_ms, parse_event_id
 from azora_nexus.events.taxonomy import TypeSelector
 from azora_nexus.realtime.fanout import Fanout
 from azora_nexus.realtime.replay import replay
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
+# Announced when a user's data is erased (payload: subjectSha256, never the id).
+ERASED = "system.user.erased"
 
 
 def failure(exc: NexusError) -> Ack:
@@ -73,14 +76,26 @@ class Realtime:
         """Serve sockets from `nexus`'s stream while the context lasts."""
         self.nexus = nexus
         nexus.tailer.add_listener(self.fanout.dispatch)
+        nexus.tailer.add_listener(self.disconnect_erased)
         try:
             yield
         finally:
+            nexus.tailer.remove_listener(self.disconnect_erased)
             nexus.tailer.remove_listener(self.fanout.dispatch)
             for subscriber in list(self.registry.sockets.values()):
                 if subscriber.replay is not None:
                     subscriber.replay.cancel()
             self.nexus = None
+
+    async def disconnect_erased(self, events: Sequence[Event]) -> None:
+        """Close this node's sockets of users erased just now (a reconnect is refused)."""
+        erased = {e.payload.get("subjectSha256") for e in events if e.type == ERASED}
+        if not erased:
+            return
+        for subscriber in list(self.registry.sockets.values()):
+            if subject_hash(subscriber.principal.user_id) in erased:
+                await self.on_disconnect(subscriber.sid)
+                await self.sio.disconnect(subscriber.sid)
 
     def _principal(self, auth: object) -> Principal:
         if self.nexus is None:
