@@ -44,6 +44,8 @@ class Profiler:
         self.path = path
         command = [py_spy(), "record", "--pid", str(pid), "--duration", str(round(duration_s))]
         command += ["--rate", "200", "--format", "raw", "--output", str(path)]
+        # The workers of `azora up --workers N` are children of `pid`.
+        command += ["--subprocesses"]
         self.command = command + (["--native"] if native else [])
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -81,7 +83,10 @@ def read_stacks(raw: str) -> Counter[tuple[str, ...]]:
 
 
 def is_loop_thread(frames: tuple[str, ...]) -> bool:
-    """A stack of the thread that runs the event loop (not a thread pool's idle worker)."""
+    """A stack of the thread that runs a node's event loop (not a thread pool's idle worker,
+    not another Python process under the server such as the MongoDB-compatible one)."""
+    if frames[0].startswith("process ") and "azora" not in frames[0]:
+        return False
     return any("run_forever" in frame or "uvloop" in frame for frame in frames)
 
 

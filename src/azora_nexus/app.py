@@ -14,6 +14,7 @@ from azora_nexus.api.router import router
 from azora_nexus.config import Settings
 from azora_nexus.metrics import HttpMetrics
 from azora_nexus.nexus import open_nexus
+from azora_nexus.realtime.direct import REALTIME_STATE_KEY
 from azora_nexus.realtime.namespace import Realtime
 from azora_nexus.realtime.server import create_socketio_server
 
@@ -22,13 +23,16 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
     """The HTTP API alone; its lifespan opens every part of Nexus."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_nexus(settings, migrate=migrate) as nexus, AsyncExitStack() as stack:
             app.state.nexus = nexus
             realtime: Realtime | None = getattr(app.state, "realtime", None)
-            if realtime is not None:
-                await stack.enter_async_context(realtime.attached(nexus))
-            yield
+            if realtime is None:
+                yield {}
+                return
+            await stack.enter_async_context(realtime.attached(nexus))
+            # The server's state: how sessions opened on a websocket find the node's sockets.
+            yield {REALTIME_STATE_KEY: realtime}
 
     api = FastAPI(
         title="Azora Nexus",

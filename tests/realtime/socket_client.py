@@ -14,6 +14,7 @@ import uvicorn
 
 from azora_nexus.app import create_app
 from azora_nexus.auth.tokens import Role, issue_token
+from azora_nexus.cli.node import node_config
 from azora_nexus.config import Settings
 from azora_nexus.nexus import Nexus
 from azora_nexus.realtime.namespace import Realtime
@@ -54,8 +55,7 @@ async def serve(settings: Settings) -> AsyncIterator[Node]:
     app = create_app(settings)
     sock = free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=2)
-    server = Server(config)
+    server = Server(node_config(app, settings))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
@@ -120,5 +120,7 @@ async def connect_client(url: str, token: str | None, *, transport: str = "webso
 
     sio.on("*", on_any)
     auth = None if token is None else {"token": token}
-    await sio.connect(url, auth=auth, transports=[transport], wait_timeout=10)
+    # "upgrade": polling first, then the upgrade to websocket (the clients' default).
+    transports = ["polling", "websocket"] if transport == "upgrade" else [transport]
+    await sio.connect(url, auth=auth, transports=transports, wait_timeout=10)
     return client

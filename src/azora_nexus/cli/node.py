@@ -28,6 +28,7 @@ from azora_nexus.config import Settings
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.errors import BadRequest
 from azora_nexus.metrics import MULTIPROCESS_DIR
+from azora_nexus.realtime.direct import DirectWebSocket
 from azora_nexus.workers.intake import Intake
 from azora_nexus.workers.routing import Router
 from azora_nexus.workers.supervisor import Supervisor
@@ -116,8 +117,9 @@ def node_config(app: Any, settings: Settings) -> uvicorn.Config:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=5,
-        # The fan-out writes frames to this protocol's transport (realtime/wire.py).
-        ws="websockets-sansio",
+        # Sessions opened on a websocket are served by realtime/direct.py; any other
+        # websocket goes on to uvicorn's websockets-sansio protocol.
+        ws=DirectWebSocket,
         # Engine.IO pings every socket already; a websocket ping too would be a second
         # timer per socket. Events are small JSON: deflate would cost a zlib context
         # (tens of KB) per socket and a compression per recipient.

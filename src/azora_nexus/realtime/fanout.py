@@ -1,10 +1,11 @@
 """Fan-out: each event the node's tailer reads goes to this node's matching sockets.
 
 One pass per batch of events and no task per recipient: each event's Socket.IO packet and
-websocket frame are built once; a websocket whose Engine.IO writer is idle gets the frame
-written straight to its transport (all of the batch's frames in one write), any other
-socket (polling, upgrading, or with packets still queued) gets the packet through
-Engine.IO's queue, behind what is already there. A socket that does not read its events
+websocket frame are built once; a websocket that is in turn (always, for a session opened
+on a websocket; for one Engine.IO serves, while its writer is idle) gets the frame written
+straight to its transport (all of the batch's frames in one write), any other socket
+(polling, upgrading, or with packets still queued) gets the packet through Engine.IO's
+queue, behind what is already there. A socket that does not read its events
 is dropped once its backlog passes a bound, rather than held in memory without end.
 """
 
@@ -137,9 +138,9 @@ class Fanout:
         frames: dict[Wire, list[bytes]] | None,
     ) -> Outcome:
         """The frame written to `wire` (or onto the batch's writes), unless it must queue."""
-        transport = wire.transport
-        if wire.socket.closing or transport.is_closing():
+        if not wire.open():
             return Outcome.GONE  # its disconnect is on the way
+        transport = wire.transport
         if transport.get_write_buffer_size() > self.max_buffered_bytes:
             self._drop(subscriber, wire)
             if frames is not None:

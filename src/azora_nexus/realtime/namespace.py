@@ -17,6 +17,7 @@ from azora_nexus.domain.privacy.revocation import is_erased
 from azora_nexus.errors import Invalid, NexusError
 from azora_nexus.events.envelope import Event, now_ms, parse_event_id
 from azora_nexus.events.taxonomy import TypeSelector
+from azora_nexus.realtime.direct import keep_alive
 from azora_nexus.realtime.fanout import Fanout
 from azora_nexus.realtime.replay import replay
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
@@ -77,9 +78,12 @@ class Realtime:
         self.nexus = nexus
         nexus.tailer.add_listener(self.fanout.dispatch)
         nexus.tailer.add_listener(self.disconnect_erased)
+        pinging = asyncio.create_task(keep_alive(self.wires, self.sio.eio), name="socket pings")
         try:
             yield
         finally:
+            pinging.cancel()
+            await asyncio.gather(pinging, return_exceptions=True)
             nexus.tailer.remove_listener(self.disconnect_erased)
             nexus.tailer.remove_listener(self.fanout.dispatch)
             for subscriber in list(self.registry.sockets.values()):

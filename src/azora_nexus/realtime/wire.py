@@ -1,10 +1,11 @@
 """Each websocket's asyncio transport, so an event's frame can be written to it directly.
 
-python-socketio keeps the protocol (connect, auth, acks, ping, polling, upgrade); its
-Engine.IO writes every packet through a per-socket queue and writer task and re-encodes it.
-For live events that machinery costs more than the event, so this module records, per
-Engine.IO session, the transport under uvicorn's websocket protocol and says when writing
-to it directly keeps the socket's packets in order.
+A `Wire` is what the fan-out writes to. Sessions opened on a websocket are served by
+`realtime/direct.py`, which is its own wire. Sessions that Engine.IO serves (polling, and
+polling upgraded to websocket) keep python-socketio's machinery, whose Engine.IO writes
+every packet through a per-socket queue and writer task; for those this module records the
+transport under uvicorn's websocket protocol and says when writing to it directly keeps
+the socket's packets in order (`EngineWire`).
 
 It hooks Engine.IO's websocket wrapper (`server._async["websocket"]`, private): a test
 asserts that events take this path, so an upgrade that moves the hook fails loudly.
@@ -16,28 +17,55 @@ import asyncio
 import struct
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import engineio
 from engineio.async_drivers.asgi import WebSocket
 
-# Server-to-client frames are never masked (RFC 6455, 5.1): the bytes are the same for all.
-TEXT_FIN = 0x81
+# Websocket opcodes (RFC 6455, 5.2).
+OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+FIN = 0x80
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """One unmasked, final websocket frame: server frames are never masked (RFC 6455, 5.1),
+    so the bytes of an event's frame are the same for every socket."""
+    size = len(payload)
+    first = FIN | opcode
+    if size < 126:
+        return bytes((first, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", first, 126, size) + payload
+    return struct.pack("!BBQ", first, 127, size) + payload
 
 
 def text_frame(payload: bytes) -> bytes:
     """One unmasked, final websocket text frame carrying `payload`."""
-    size = len(payload)
-    if size < 126:
-        return bytes((TEXT_FIN, size)) + payload
-    if size < 1 << 16:
-        return struct.pack("!BBH", TEXT_FIN, 126, size) + payload
-    return struct.pack("!BBQ", TEXT_FIN, 127, size) + payload
+    return frame(OP_TEXT, payload)
+
+
+class Wire(Protocol):
+    """A websocket the fan-out may write frames to."""
+
+    @property
+    def transport(self) -> asyncio.Transport: ...
+
+    def open(self) -> bool:
+        """Whether frames written now can still reach the client."""
+        ...
+
+    def in_turn(self) -> bool:
+        """Whether a frame written now comes after every packet the socket was sent before."""
+        ...
+
+    async def writable(self) -> None:
+        """Wait until the transport is below its high-water mark."""
+        ...
 
 
 @dataclass(eq=False, slots=True)
-class Wire:
-    """A websocket session: its Engine.IO socket, uvicorn protocol and asyncio transport."""
+class EngineWire:
+    """A websocket Engine.IO serves: its socket, uvicorn protocol and asyncio transport."""
 
     socket: Any  # engineio.async_socket.AsyncSocket
     protocol: Any  # uvicorn's websocket protocol, which owns the transport
@@ -61,10 +89,6 @@ class Wire:
         # asyncio.Queue's items are in `_queue` and its waiting getters in `_getters`: an
         # empty queue with a getter is the writer, idle (`empty()` costs a method call).
         return bool(socket.upgraded and not queue._queue and queue._getters)
-
-    def buffered(self) -> int:
-        """Bytes written to the transport that the kernel has not taken yet."""
-        return self.transport.get_write_buffer_size()
 
     async def writable(self) -> None:
         """Wait until the transport is below its high-water mark (uvicorn's own flag)."""
@@ -104,7 +128,7 @@ class RecordingWebSocket(WebSocket):  # type: ignore[misc]
             # Wrapped by middleware or an unknown server: Engine.IO's own path only.
             return await super().__call__(environ)
         sid: str = socket.sid
-        self.wires.by_sid[sid] = Wire(socket, protocol, cast(asyncio.Transport, transport))
+        self.wires.by_sid[sid] = EngineWire(socket, protocol, cast(asyncio.Transport, transport))
         try:
             return await super().__call__(environ)
         finally:

@@ -1,0 +1,401 @@
+"""Engine.IO sessions opened on a websocket, served by one small object per socket.
+
+A client that opens its session on a websocket (`/socket.io/?EIO=4&transport=websocket`
+with no sid: socket.io-client with `transports: ["websocket"]`) needs none of Engine.IO's
+per-socket machinery: no packet queue and writer task (nothing to poll), no ping task, no
+ASGI scope and receive queue. `DirectWebSocket` is uvicorn's websocket protocol for Nexus:
+it answers such a handshake itself and then is the session Engine.IO and the fan-out see
+(in `eio.sockets` and in `Wires`), a few hundred bytes instead of tens of KB. It speaks
+the websocket framing and Engine.IO v4 packets (open, ping/pong, message, close); every
+Socket.IO packet still goes to python-socketio's handlers (connect and auth, events, acks,
+disconnect), through Engine.IO's own `_trigger_event` (private, like `wire.py`'s hook).
+Every other websocket (an upgrade from polling, a non-Engine.IO path) is passed to
+uvicorn's own protocol unchanged. One task per node pings every direct socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs
+
+import engineio
+from engineio import packet as eio_packet
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.speedups import apply_mask
+
+from azora_nexus.realtime.wire import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    Wires,
+    frame,
+    text_frame,
+)
+
+if TYPE_CHECKING:
+    from azora_nexus.realtime.namespace import Realtime
+
+logger = logging.getLogger(__name__)
+
+# Where `create_api`'s lifespan puts the node's Realtime for this protocol to find it.
+REALTIME_STATE_KEY = "azora.realtime"
+SOCKETIO_PATH = b"/socket.io/"
+HANDSHAKE_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, 1.3
+# Close codes (RFC 6455, 7.4.1).
+CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_INVALID_DATA = 1000, 1002, 1007
+CLOSE_TOO_BIG, CLOSE_SERVICE_RESTART = 1009, 1012
+REASON = engineio.AsyncServer.reason
+PING_FRAME = text_frame(b"2")
+# Tasks of every direct socket (connect, disconnect): referenced until done.
+_running: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(work: Any) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+def accept_key(key: bytes) -> bytes:
+    """The Sec-WebSocket-Accept answering the client's Sec-WebSocket-Key (RFC 6455, 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key + HANDSHAKE_GUID).digest())
+
+
+def close_frame(code: int) -> bytes:
+    return frame(OP_CLOSE, code.to_bytes(2, "big"))
+
+
+def parse_upgrade(request: bytes) -> tuple[bytes, dict[str, list[str]], dict[bytes, bytes]]:
+    """The path, query and headers (lower-case names) of an upgrade request uvicorn rebuilt."""
+    lines = request.split(b"\r\n")
+    target = lines[0].split(b" ")[1] if lines[0].count(b" ") == 2 else b""
+    path, _, query = target.partition(b"?")
+    headers = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    return path, parse_qs(query.decode("latin-1")), headers
+
+
+class DirectWebSocket(asyncio.Protocol):
+    """A websocket connection: an Engine.IO session served here, or uvicorn's protocol's."""
+
+    __slots__ = (
+        "app_state",
+        "buffer",
+        "closed",
+        "closing",
+        "config",
+        "fallback",
+        "fragments",
+        "last_seen",
+        "opened",
+        "paused",
+        "pending",
+        "realtime",
+        "server_state",
+        "session",
+        "sid",
+        "transport",
+    )
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any]) -> None:
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.transport = cast(asyncio.Transport, None)
+        self.fallback: asyncio.Protocol | None = None
+        self.realtime: Realtime | None = None
+        self.sid = ""
+        self.buffer = bytearray()
+        self.fragments: list[bytes] | None = None
+        self.pending: list[str | bytes] | None = None  # messages that came before `connect`
+        self.opened = self.closing = self.closed = False
+        self.paused: asyncio.Future[None] | None = None
+        self.last_seen = 0.0
+        self.session: dict[str, Any] = {}  # Engine.IO's per-session dict (Socket.IO uses it)
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.fallback is not None:
+            self.fallback.data_received(data)
+        elif self.sid:
+            self._receive_frames(data)
+        else:
+            self._handshake(data)  # uvicorn hands over the whole upgrade request first
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.fallback is not None:
+            self.fallback.connection_lost(exc)
+            return
+        self.server_state.connections.discard(self)
+        if self.paused is not None and not self.paused.done():
+            self.paused.set_result(None)
+        if self.sid and not self.closed:
+            self.closed = self.closing = True
+            _spawn(self._disconnected(REASON.TRANSPORT_CLOSE))
+
+    def pause_writing(self) -> None:
+        if self.fallback is not None:
+            self.fallback.pause_writing()
+        elif self.paused is None or self.paused.done():
+            self.paused = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.fallback is not None:
+            self.fallback.resume_writing()
+        elif self.paused is not None and not self.paused.done():
+            self.paused.set_result(None)
+
+    def shutdown(self) -> None:
+        """uvicorn stops: tell the client to come back (to this node or another)."""
+        if not self.transport.is_closing():
+            self.transport.write(close_frame(CLOSE_SERVICE_RESTART))
+            self.transport.close()
+
+    # -- the fan-out's Wire -----------------------------------------------------------------
+
+    def open(self) -> bool:
+        return not (self.closing or self.transport.is_closing())
+
+    def in_turn(self) -> bool:
+        return True  # every packet of this session is written at once, in order
+
+    async def writable(self) -> None:
+        if self.paused is not None:
+            await self.paused
+
+    # -- Engine.IO's socket interface (what its server and python-socketio call) ------------
+
+    @property
+    def upgraded(self) -> bool:
+        return True
+
+    async def send(self, pkt: eio_packet.Packet) -> None:
+        self.write_packet(pkt)
+
+    async def check_ping_timeout(self) -> bool:
+        return not self.closed  # the node's keep-alive task closes silent sockets
+
+    async def close(
+        self, wait: bool = True, abort: bool = False, reason: str | None = None
+    ) -> None:
+        if self.closing or self.closed:
+            return
+        self.closing = True
+        await self._disconnected(reason or REASON.SERVER_DISCONNECT)
+        if not abort and not self.transport.is_closing():
+            self.write_packet(eio_packet.Packet(eio_packet.CLOSE))
+            self.transport.write(close_frame(CLOSE_NORMAL))
+        self.transport.close()
+        self.closed = True
+
+    # -- the session -------------------------------------------------------------------------
+
+    def write_packet(self, pkt: eio_packet.Packet) -> None:
+        if self.closed or self.transport.is_closing():
+            return
+        encoded = pkt.encode()
+        if isinstance(encoded, bytes):
+            self.transport.write(frame(OP_BINARY, encoded))
+        else:
+            self.transport.write(text_frame(encoded.encode()))
+
+    def keep_alive(self, silent_since: float) -> None:
+        """Ping the client; close the session if it has said nothing since `silent_since`."""
+        if self.closing or self.transport.is_closing():
+            return
+        if self.last_seen < silent_since:
+            _spawn(self.close(abort=True, reason=REASON.PING_TIMEOUT))
+        else:
+            self.transport.write(PING_FRAME)
+
+    def _handshake(self, request: bytes) -> None:
+        realtime: Realtime | None = self.app_state.get(REALTIME_STATE_KEY)
+        path, query, headers = parse_upgrade(request)
+        key = headers.get(b"sec-websocket-key")
+        if (
+            realtime is None
+            or path != SOCKETIO_PATH
+            or query.get("EIO") != ["4"]
+            or query.get("transport") != ["websocket"]
+            or "sid" in query
+            or headers.get(b"sec-websocket-version") != b"13"
+            or key is None
+        ):
+            self._fall_back(request)
+            return
+        self.transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept_key(key) + b"\r\n\r\n"
+        )
+        self.realtime = realtime
+        eio = realtime.sio.eio
+        self.sid = eio.generate_id()
+        self.last_seen = time.monotonic()
+        self.server_state.connections.add(self)
+        eio.sockets[self.sid] = self
+        realtime.wires.by_sid[self.sid] = self
+        self.write_packet(
+            eio_packet.Packet(
+                eio_packet.OPEN,
+                {
+                    "sid": self.sid,
+                    "upgrades": [],
+                    "pingTimeout": int(eio.ping_timeout * 1000),
+                    "pingInterval": int(eio.ping_interval * 1000),
+                    "maxPayload": eio.max_http_buffer_size,
+                },
+            )
+        )
+        peer = self.transport.get_extra_info("peername")
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": SOCKETIO_PATH.decode(),
+            "QUERY_STRING": request.split(b" ", 2)[1].partition(b"?")[2].decode("latin-1"),
+            "REMOTE_ADDR": peer[0] if peer else "",
+        }
+        _spawn(self._connect(environ))
+
+    def _fall_back(self, request: bytes) -> None:
+        protocol = WebSocketsSansIOProtocol(
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        self.fallback = protocol
+        protocol.connection_made(self.transport)
+        protocol.data_received(request)
+
+    async def _connect(self, environ: dict[str, str]) -> None:
+        assert self.realtime is not None
+        eio = self.realtime.sio.eio
+        accepted = await eio._trigger_event("connect", self.sid, environ, run_async=False)
+        if accepted is False:
+            await self.close(reason=REASON.SERVER_DISCONNECT)
+            return
+        self.opened = True
+        for message in self.pending or ():
+            await self._message(message)
+        self.pending = None
+
+    async def _disconnected(self, reason: str) -> None:
+        """Forget the session and tell python-socketio, once."""
+        realtime = self.realtime
+        if realtime is None or realtime.wires.by_sid.get(self.sid) is not self:
+            return
+        del realtime.wires.by_sid[self.sid]
+        eio = realtime.sio.eio
+        if eio.sockets.get(self.sid) is self:
+            del eio.sockets[self.sid]
+        await eio._trigger_event("disconnect", self.sid, reason, run_async=False)
+
+    async def _message(self, data: str | bytes) -> None:
+        assert self.realtime is not None
+        eio = self.realtime.sio.eio
+        await eio._trigger_event("message", self.sid, data, run_async=eio.async_handlers)
+
+    def _on_message(self, data: str | bytes) -> None:
+        if self.opened:
+            _spawn(self._message(data))
+        elif self.pending is None:
+            self.pending = [data]
+        else:
+            self.pending.append(data)
+
+    def _receive_frames(self, data: bytes) -> None:
+        """Parse the client's frames (always masked, RFC 6455 5.3) as they complete."""
+        buffer = self.buffer
+        buffer += data
+        limit = self.realtime.sio.eio.max_http_buffer_size if self.realtime else 0
+        while len(buffer) >= 2 and not self.closing:
+            first, second = buffer[0], buffer[1]
+            size, start = second & 0x7F, 2
+            if size == 126:
+                if len(buffer) < 4:
+                    return
+                size, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif size == 127:
+                if len(buffer) < 10:
+                    return
+                size, start = int.from_bytes(buffer[2:10], "big"), 10
+            if not second & 0x80:
+                self._fail(CLOSE_PROTOCOL_ERROR)
+                return
+            if size > limit:
+                self._fail(CLOSE_TOO_BIG)
+                return
+            end = start + 4 + size
+            if len(buffer) < end:
+                return
+            payload = apply_mask(bytes(buffer[start + 4 : end]), bytes(buffer[start : start + 4]))
+            del buffer[:end]
+            self._on_frame(first & 0x0F, bool(first & 0x80), payload)
+
+    def _on_frame(self, opcode: int, final: bool, payload: bytes) -> None:
+        self.last_seen = time.monotonic()
+        if opcode in (OP_TEXT, OP_BINARY):
+            if final:
+                self._on_packet(opcode, payload)
+            else:
+                self.fragments = [bytes((opcode,)), payload]
+        elif opcode == OP_CONTINUATION and self.fragments is not None:
+            self.fragments.append(payload)
+            if final:
+                whole, self.fragments = self.fragments, None
+                self._on_packet(whole[0][0], b"".join(whole[1:]))
+        elif opcode == OP_PING:
+            self.transport.write(frame(OP_PONG, payload))
+        elif opcode == OP_CLOSE:
+            if not self.transport.is_closing():
+                self.transport.write(frame(OP_CLOSE, payload[:2]))
+                self.transport.close()
+        elif opcode != OP_PONG:
+            self._fail(CLOSE_PROTOCOL_ERROR)
+
+    def _on_packet(self, opcode: int, payload: bytes) -> None:
+        """One Engine.IO packet: binary data is a message; text starts with its type."""
+        if opcode == OP_BINARY:
+            self._on_message(payload)
+            return
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            self._fail(CLOSE_INVALID_DATA)
+            return
+        kind = text[:1]
+        if kind == "4":
+            self._on_message(text[1:])
+        elif kind == "2":  # a client's ping (Engine.IO v3 habit): answer it
+            self.transport.write(text_frame(b"3" + payload[1:]))
+        elif kind == "1":
+            _spawn(self.close(reason=REASON.CLIENT_DISCONNECT))
+        # "3" (pong) only refreshed last_seen; "6" (noop) and the rest mean nothing here.
+
+    def _fail(self, code: int) -> None:
+        """A protocol violation: close with `code`, as RFC 6455 asks."""
+        if not self.transport.is_closing():
+            self.transport.write(close_frame(code))
+            self.transport.close()
+
+
+async def keep_alive(wires: Wires, eio: engineio.AsyncServer) -> None:
+    """Ping every direct socket each ping interval; close those silent for longer than
+    an interval and a timeout (Engine.IO v4's rule, kept by one task per node)."""
+    while True:
+        await asyncio.sleep(eio.ping_interval)
+        silent_since = time.monotonic() - eio.ping_interval - eio.ping_timeout
+        for wire in list(wires.by_sid.values()):
+            if isinstance(wire, DirectWebSocket):
+                wire.keep_alive(silent_since)
