@@ -57,4 +57,28 @@ def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "
     )
     api.state.sio = sio
     api.state.realtime = Realtime(sio)
-    return socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    app = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    return polls_close_their_connection(app) if sid_prefix else app
+
+
+def polls_close_their_connection(app: Any) -> Any:
+    """A worker's app: a connection that carried a poll is not used again.
+
+    The parent routes a connection by its first request; the client's next poll may name
+    the session of another worker, so it must come on a new connection.
+    """
+
+    async def closing_polls(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/socket.io"):
+            await app(scope, receive, send)
+            return
+
+        async def send_closing(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", ()), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_closing)
+
+    return closing_polls

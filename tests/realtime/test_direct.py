@@ -7,6 +7,7 @@ import os
 import struct
 import time
 
+import httpx
 from socket_client import Connect, Node
 from test_wire import StalledClient, alert
 
@@ -33,6 +34,17 @@ async def test_a_websocket_session_is_served_directly_and_an_upgraded_one_by_eng
     for client in (direct, upgraded):
         assert (await client.wait_for(1))[0]["id"] == event.id
     assert node.sio.eio.sockets[direct.sio.eio.sid] is wires[direct.sio.eio.sid]
+    # Polls naming the websocket session are refused (as Engine.IO refuses them for an
+    # upgraded one), and the session goes on.
+    polling = f"{node.url}/socket.io/?EIO=4&transport=polling&sid={direct.sio.eio.sid}"
+    async with httpx.AsyncClient() as http:
+        for response in (await http.get(polling), await http.post(polling, content="1")):
+            assert response.status_code == 400
+            assert response.text == '"Unexpected HTTP request"'
+
+    assert direct.sio.connected
+    second = await alert(node, "still there")
+    assert (await direct.wait_for(2))[1]["id"] == second.id
 
 
 async def test_keep_alive_pings_and_closes_a_socket_that_stays_silent(node: Node) -> None:
@@ -68,6 +80,41 @@ async def close_code_after(node: Node, raw: bytes) -> int:
         client.writer.close()
 
 
+def masked(opcode: int, payload: bytes, *, final: bool = True) -> bytes:
+    """A client frame: masked, as RFC 6455 requires of clients."""
+    mask = os.urandom(4)
+    size = len(payload)
+    head = bytes(((0x80 if final else 0) | opcode,))
+    head += bytes((0x80 | size,)) if size < 126 else bytes((0x80 | 126,)) + struct.pack("!H", size)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_a_client_gone_during_its_connect_leaves_nothing_behind(node: Node) -> None:
+    """The disconnect waits for the CONNECT being authorised: no socket stays registered."""
+    before = len(node.realtime.registry.sockets)
+    address = node.url.removeprefix("http://").split(":")
+    for _ in range(5):
+        reader, writer = await asyncio.open_connection(address[0], int(address[1]))
+        writer.write(
+            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: nexus\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await reader.readuntil(b"\r\n\r\n")
+        token = node.token(Role.USER, "gone")
+        writer.write(masked(0x1, b'40{"token":"' + token.encode() + b'"}'))
+        writer.close()  # at once: the server is still checking the token
+        await writer.wait_closed()
+    for _ in range(100):
+        if not node.realtime.wires.by_sid and len(node.realtime.registry.sockets) == before:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # any connect still running would have registered by now
+    assert len(node.realtime.registry.sockets) == before
+    assert node.realtime.wires.by_sid == {}
+    assert node.sio.manager.rooms.get("/", {}).get("user:gone") is None
+
+
 async def test_protocol_violations_close_the_socket_with_their_code(node: Node) -> None:
     unmasked = b"\x81\x0242"
     assert await close_code_after(node, unmasked) == 1002
@@ -75,3 +122,11 @@ async def test_protocol_violations_close_the_socket_with_their_code(node: Node) 
     assert await close_code_after(node, too_big) == 1009
     not_utf8 = b"\x81\x82" + b"\x00" * 4 + b"\xff\xfe"
     assert await close_code_after(node, not_utf8) == 1007
+    # Each part under the 64 KiB cap, the message over it.
+    part = b"4" + b"x" * 40_000
+    in_parts = masked(0x1, part, final=False) + masked(0x0, part, final=False)
+    assert await close_code_after(node, in_parts) == 1009
+    stray_continuation = masked(0x0, b"42[]")
+    assert await close_code_after(node, stray_continuation) == 1002
+    fragmented_ping = masked(0x9, b"", final=False)
+    assert await close_code_after(node, fragmented_ping) == 1002

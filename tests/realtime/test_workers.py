@@ -54,6 +54,10 @@ async def post_alert(node: NodeProcess, settings: Settings, message: str) -> str
 async def test_polling_and_upgrading_js_clients_are_served_by_the_worker_of_their_session(
     settings: Settings, two_workers: NodeProcess
 ) -> None:
+    async with httpx.AsyncClient() as http:
+        poll = await http.get(f"{two_workers.url}/socket.io/?EIO=4&transport=polling")
+    # The next request of that session must come on a new connection, routed by its sid.
+    assert poll.headers["connection"] == "close"
     user = token(settings, Role.USER, "u1")
     # The client's default (polling, then the upgrade to websocket) and polling alone: every
     # request of a session after the first must reach the worker that holds the session.

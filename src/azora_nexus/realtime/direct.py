@@ -20,6 +20,9 @@ import base64
 import hashlib
 import logging
 import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
@@ -97,10 +100,9 @@ class DirectWebSocket(asyncio.Protocol):
         "config",
         "fallback",
         "fragments",
+        "inbox",
         "last_seen",
-        "opened",
         "paused",
-        "pending",
         "realtime",
         "server_state",
         "session",
@@ -117,9 +119,10 @@ class DirectWebSocket(asyncio.Protocol):
         self.realtime: Realtime | None = None
         self.sid = ""
         self.buffer = bytearray()
-        self.fragments: list[bytes] | None = None
-        self.pending: list[str | bytes] | None = None  # messages that came before `connect`
-        self.opened = self.closing = self.closed = False
+        self.fragments: list[bytes] | None = None  # a message's frames so far (opcode first)
+        # What Socket.IO must see of this session, in order: connect, messages, disconnect.
+        self.inbox: deque[Callable[[], Awaitable[None]]] | None = None
+        self.closing = self.closed = False
         self.paused: asyncio.Future[None] | None = None
         self.last_seen = 0.0
         self.session: dict[str, Any] = {}  # Engine.IO's per-session dict (Socket.IO uses it)
@@ -144,9 +147,9 @@ class DirectWebSocket(asyncio.Protocol):
         self.server_state.connections.discard(self)
         if self.paused is not None and not self.paused.done():
             self.paused.set_result(None)
-        if self.sid and not self.closed:
+        if self.sid and not self.closing:
             self.closed = self.closing = True
-            _spawn(self._disconnected(REASON.TRANSPORT_CLOSE))
+            self._enqueue(partial(self._disconnected, REASON.TRANSPORT_CLOSE))
 
     def pause_writing(self) -> None:
         if self.fallback is not None:
@@ -180,9 +183,10 @@ class DirectWebSocket(asyncio.Protocol):
 
     # -- Engine.IO's socket interface (what its server and python-socketio call) ------------
 
-    @property
-    def upgraded(self) -> bool:
-        return True
+    # As Engine.IO's socket of a session upgraded to websocket reads: Engine.IO answers a
+    # poll naming this session with 400 "Unexpected HTTP request".
+    upgraded = True
+    connected = True
 
     async def send(self, pkt: eio_packet.Packet) -> None:
         self.write_packet(pkt)
@@ -193,14 +197,18 @@ class DirectWebSocket(asyncio.Protocol):
     async def close(
         self, wait: bool = True, abort: bool = False, reason: str | None = None
     ) -> None:
-        if self.closing or self.closed:
+        """Close the session. Its disconnect reaches Socket.IO after the packets before it
+        (not before this returns: a handler of this session may be the caller)."""
+        if self.closing:
             return
         self.closing = True
-        await self._disconnected(reason or REASON.SERVER_DISCONNECT)
-        if not abort and not self.transport.is_closing():
+        self._enqueue(partial(self._disconnected, reason or REASON.SERVER_DISCONNECT))
+        if abort:
+            self.transport.abort()
+        elif not self.transport.is_closing():
             self.write_packet(eio_packet.Packet(eio_packet.CLOSE))
             self.transport.write(close_frame(CLOSE_NORMAL))
-        self.transport.close()
+            self.transport.close()
         self.closed = True
 
     # -- the session -------------------------------------------------------------------------
@@ -268,7 +276,7 @@ class DirectWebSocket(asyncio.Protocol):
             "QUERY_STRING": request.split(b" ", 2)[1].partition(b"?")[2].decode("latin-1"),
             "REMOTE_ADDR": peer[0] if peer else "",
         }
-        _spawn(self._connect(environ))
+        self._enqueue(partial(self._connect, environ))
 
     def _fall_back(self, request: bytes) -> None:
         protocol = WebSocketsSansIOProtocol(
@@ -278,17 +286,31 @@ class DirectWebSocket(asyncio.Protocol):
         protocol.connection_made(self.transport)
         protocol.data_received(request)
 
+    def _enqueue(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` after this session's earlier jobs: python-socketio sees the connect,
+        the messages and the disconnect in the order they happened (a disconnect never
+        overtakes the CONNECT still being authorised). No task while there is nothing."""
+        if self.inbox is None:
+            self.inbox = deque((job,))
+            _spawn(self._work(self.inbox))
+        else:
+            self.inbox.append(job)
+
+    async def _work(self, inbox: deque[Callable[[], Awaitable[None]]]) -> None:
+        while inbox:
+            try:
+                await inbox[0]()
+            except Exception:
+                logger.exception("Engine.IO session %s: a handler failed", self.sid)
+            inbox.popleft()
+        self.inbox = None
+
     async def _connect(self, environ: dict[str, str]) -> None:
         assert self.realtime is not None
         eio = self.realtime.sio.eio
         accepted = await eio._trigger_event("connect", self.sid, environ, run_async=False)
         if accepted is False:
             await self.close(reason=REASON.SERVER_DISCONNECT)
-            return
-        self.opened = True
-        for message in self.pending or ():
-            await self._message(message)
-        self.pending = None
 
     async def _disconnected(self, reason: str) -> None:
         """Forget the session and tell python-socketio, once."""
@@ -303,23 +325,18 @@ class DirectWebSocket(asyncio.Protocol):
 
     async def _message(self, data: str | bytes) -> None:
         assert self.realtime is not None
-        eio = self.realtime.sio.eio
-        await eio._trigger_event("message", self.sid, data, run_async=eio.async_handlers)
+        await self.realtime.sio.eio._trigger_event("message", self.sid, data, run_async=False)
 
     def _on_message(self, data: str | bytes) -> None:
-        if self.opened:
-            _spawn(self._message(data))
-        elif self.pending is None:
-            self.pending = [data]
-        else:
-            self.pending.append(data)
+        if not self.closing:
+            self._enqueue(partial(self._message, data))
 
     def _receive_frames(self, data: bytes) -> None:
         """Parse the client's frames (always masked, RFC 6455 5.3) as they complete."""
         buffer = self.buffer
         buffer += data
         limit = self.realtime.sio.eio.max_http_buffer_size if self.realtime else 0
-        while len(buffer) >= 2 and not self.closing:
+        while len(buffer) >= 2 and not self.transport.is_closing():
             first, second = buffer[0], buffer[1]
             size, start = second & 0x7F, 2
             if size == 126:
@@ -333,6 +350,10 @@ class DirectWebSocket(asyncio.Protocol):
             if not second & 0x80:
                 self._fail(CLOSE_PROTOCOL_ERROR)
                 return
+            opcode, final = first & 0x0F, bool(first & 0x80)
+            if opcode >= OP_CLOSE and (not final or size > 125):  # a control frame
+                self._fail(CLOSE_PROTOCOL_ERROR)
+                return
             if size > limit:
                 self._fail(CLOSE_TOO_BIG)
                 return
@@ -341,20 +362,12 @@ class DirectWebSocket(asyncio.Protocol):
                 return
             payload = apply_mask(bytes(buffer[start + 4 : end]), bytes(buffer[start : start + 4]))
             del buffer[:end]
-            self._on_frame(first & 0x0F, bool(first & 0x80), payload)
+            self._on_frame(opcode, final, payload, limit)
 
-    def _on_frame(self, opcode: int, final: bool, payload: bytes) -> None:
+    def _on_frame(self, opcode: int, final: bool, payload: bytes, limit: int) -> None:
         self.last_seen = time.monotonic()
-        if opcode in (OP_TEXT, OP_BINARY):
-            if final:
-                self._on_packet(opcode, payload)
-            else:
-                self.fragments = [bytes((opcode,)), payload]
-        elif opcode == OP_CONTINUATION and self.fragments is not None:
-            self.fragments.append(payload)
-            if final:
-                whole, self.fragments = self.fragments, None
-                self._on_packet(whole[0][0], b"".join(whole[1:]))
+        if opcode in (OP_TEXT, OP_BINARY, OP_CONTINUATION):
+            self._assemble(opcode, final, payload, limit)
         elif opcode == OP_PING:
             self.transport.write(frame(OP_PONG, payload))
         elif opcode == OP_CLOSE:
@@ -363,6 +376,27 @@ class DirectWebSocket(asyncio.Protocol):
                 self.transport.close()
         elif opcode != OP_PONG:
             self._fail(CLOSE_PROTOCOL_ERROR)
+
+    def _assemble(self, opcode: int, final: bool, payload: bytes, limit: int) -> None:
+        """A data frame: a whole message, or a part of one (capped as a whole, too)."""
+        fragments = self.fragments
+        if opcode != OP_CONTINUATION:
+            if fragments is not None:  # a new message before the last one ended
+                self._fail(CLOSE_PROTOCOL_ERROR)
+            elif final:
+                self._on_packet(opcode, payload)
+            else:
+                self.fragments = [bytes((opcode,)), payload]
+            return
+        if fragments is None:
+            self._fail(CLOSE_PROTOCOL_ERROR)
+            return
+        fragments.append(payload)
+        if sum(map(len, fragments)) - 1 > limit:
+            self._fail(CLOSE_TOO_BIG)
+        elif final:
+            self.fragments = None
+            self._on_packet(fragments[0][0], b"".join(fragments[1:]))
 
     def _on_packet(self, opcode: int, payload: bytes) -> None:
         """One Engine.IO packet: binary data is a message; text starts with its type."""

@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client.multiprocess import mark_process_dead
 
@@ -50,39 +51,53 @@ class Supervisor:
 
     async def _start(self, index: int) -> None:
         parent_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with worker_end:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "azora_nexus",
-                "worker",
-                "--index",
-                str(index),
-                "--channel-fd",
-                str(worker_end.fileno()),
-                pass_fds=(worker_end.fileno(),),
-                env=self.env,
-            )
-        self.processes[index] = process
-        parent_end.setblocking(False)
-        loop = asyncio.get_running_loop()
-        ready = asyncio.ensure_future(loop.sock_recv(parent_end, 16))
-        exited = asyncio.ensure_future(process.wait())
-        await asyncio.wait(
-            {ready, exited}, timeout=STARTUP_TIMEOUT_S, return_when="FIRST_COMPLETED"
-        )
-        if not ready.done() or ready.result() != b"ready":
-            ready.cancel()
-            exited.cancel()
+        process: asyncio.subprocess.Process | None = None
+        try:
+            with worker_end:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "azora_nexus",
+                    "worker",
+                    "--index",
+                    str(index),
+                    "--channel-fd",
+                    str(worker_end.fileno()),
+                    pass_fds=(worker_end.fileno(),),
+                    env=self.env,
+                )
+            self.processes[index] = process
+            exited = asyncio.ensure_future(process.wait())
+            await self._until_ready(index, parent_end, exited)
+        except BaseException:
             parent_end.close()
-            if process.returncode is None:
+            if process is not None and process.returncode is None:
                 process.kill()
-            code = await process.wait()
-            raise BadRequest(f"worker {index} did not start (exit code {code}; its log is above)")
+                await process.wait()
+            raise
         self.workers.channels[index] = Channel(index, parent_end)
         watcher = asyncio.create_task(self._watch(index, exited), name=f"worker {index} watch")
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
+
+    async def _until_ready(
+        self, index: int, parent_end: socket.socket, exited: asyncio.Future[int]
+    ) -> None:
+        """Return once worker `index` says it serves; BadRequest if it exits or hangs."""
+        parent_end.setblocking(False)
+        ready = asyncio.ensure_future(asyncio.get_running_loop().sock_recv(parent_end, 16))
+        either: list[asyncio.Future[Any]] = [ready, exited]
+        try:
+            await asyncio.wait(either, timeout=STARTUP_TIMEOUT_S, return_when="FIRST_COMPLETED")
+        finally:
+            ready.cancel()
+        if self.stopping:
+            exited.cancel()
+            raise BadRequest(f"worker {index}: stopping")
+        if not ready.done() or ready.cancelled() or ready.result() != b"ready":
+            exited.cancel()
+            code = exited.result() if exited.done() else None
+            raise BadRequest(f"worker {index} did not start (exit code {code}; its log is above)")
 
     async def _watch(self, index: int, exited: asyncio.Future[int]) -> None:
         """When worker `index` exits on its own, start a new one in its place."""
@@ -103,8 +118,8 @@ class Supervisor:
             try:
                 await self._start(index)
                 return
-            except BadRequest as exc:
-                logger.error("%s; trying again", exc)
+            except Exception as exc:  # a worker that cannot start now may later: keep trying
+                logger.error("worker %d: %s; trying again", index, exc)
 
     async def stop(self) -> None:
         """SIGTERM every worker (each drains like a single node), SIGKILL after a while."""
