@@ -22,11 +22,9 @@ from typing import Any
 import uvloop
 
 from azora_nexus.app import create_app
-from azora_nexus.backends import start_backends
 from azora_nexus.backends.process import free_port
-from azora_nexus.cli.node import NodeServer, node_config
+from azora_nexus.cli.node import NodeServer, migrated_backends, node_config
 from azora_nexus.config import Settings
-from azora_nexus.database.migrate import upgrade
 from bench.fanout.pool import ClientPool, plans_for
 from bench.fanout.server import wait_healthy
 
@@ -55,15 +53,7 @@ async def measure(sockets: int, procs: int) -> dict[str, Any]:
     data_dir.chmod(0o755)  # embedded PostgreSQL runs as its own user
     secret = secrets.token_urlsafe(32)
     settings = Settings(AZORA_DATA_DIR=data_dir, AZORA_PORT=free_port(), AZORA_JWT_SECRET=secret)
-    async with start_backends(settings) as urls:
-        await upgrade(urls.database)
-        node = settings.model_copy(
-            update={
-                "database_url": urls.database,
-                "redis_url": urls.redis,
-                "mongodb_uri": urls.mongodb,
-            }
-        )
+    async with migrated_backends(settings) as node:
         server = NodeServer(node_config(create_app(node), node))
         serving = asyncio.create_task(server.serve())
         url = f"http://127.0.0.1:{node.port}"

@@ -16,7 +16,14 @@ from types import TracebackType
 # Substrings of frames that mark where time goes, checked against every frame of a stack.
 CATEGORIES = {
     "cyclic GC": ("gc_collect", "collect_generations", "collect_with_callback"),
-    "write/send syscalls": ("__libc_write", "__GI___libc_write", "__send", "writev", "sock_send"),
+    "write/send syscalls": (
+        "__libc_write",
+        "__GI___libc_write",
+        "write (libc",
+        "__send",
+        "writev",
+        "sock_send",
+    ),
     "epoll/select": ("epoll_wait", "select (selectors.py"),
     "getpid": ("getpid",),
     "JSON": ("orjson", "json/encoder", "json/decoder", "dumps (", "loads ("),
@@ -93,7 +100,8 @@ def is_loop_thread(frames: tuple[str, ...]) -> bool:
 def is_idle(frames: tuple[str, ...]) -> bool:
     """The loop waiting for I/O: nothing to run."""
     leaf = frames[-1]
-    return any(mark in leaf for mark in ("epoll_wait", "select (selectors.py", "poll (libc"))
+    marks = ("epoll_wait", "epoll_pwait", "select (selectors.py", "poll (libc")
+    return any(mark in leaf for mark in marks)
 
 
 def summarize(raw: str, top: int = 25) -> str:

@@ -13,8 +13,8 @@ import os
 import signal
 import socket
 import tempfile
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import Any, Protocol
 
@@ -243,18 +243,25 @@ async def serve(settings: Settings, workers: int, holder: list[Stoppable]) -> No
         await serve_node(settings, holder)
 
 
-async def run_up(settings: Settings, workers: int) -> None:
-    holder: list[Stoppable] = []
-    stop_on_signals(holder)
+@asynccontextmanager
+async def migrated_backends(settings: Settings) -> AsyncIterator[Settings]:
+    """Start the embedded backends `settings` names no URL for, migrate, and yield the
+    settings of a node on them (every URL set); the backends stop when the context ends."""
     async with start_backends(settings) as urls:
         await upgrade(urls.database)
-        node = settings.model_copy(
+        yield settings.model_copy(
             update={
                 "database_url": urls.database,
                 "redis_url": urls.redis,
                 "mongodb_uri": urls.mongodb,
             }
         )
+
+
+async def run_up(settings: Settings, workers: int) -> None:
+    holder: list[Stoppable] = []
+    stop_on_signals(holder)
+    async with migrated_backends(settings) as node:
         await serve(node, workers, holder)
 
 
