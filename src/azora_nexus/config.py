@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # How long a backend check (health, readiness probe) may take before it counts as down.
     backend_timeout_s: float = Field(default=2.0, gt=0, validation_alias="AZORA_BACKEND_TIMEOUT_S")
     log_level: str = Field(default="INFO", validation_alias="AZORA_LOG_LEVEL")
+    # PostgreSQL connections a node keeps (and as many again in a burst). `--workers N`
+    # gives each worker its share of this, unless AZORA_DB_POOL_SIZE is set.
+    db_pool_size: int = Field(default=20, ge=1, validation_alias="AZORA_DB_POOL_SIZE")
     # Cache (cache/): how long a value lives, how slow a Redis call may be before the
     # breaker sends reads to PostgreSQL, how often it then probes Redis, and how long a
     # reader waits for another reader's fill of the same key.

@@ -67,7 +67,9 @@ async def open_nexus(
         urls = await stack.enter_async_context(start_backends(settings))
         if migrate:
             await upgrade(urls.database)
-        db = await stack.enter_async_context(open_database(urls.database, timeout_s=timeout_s))
+        db = await stack.enter_async_context(
+            open_database(urls.database, timeout_s=timeout_s, pool_size=settings.db_pool_size)
+        )
         redis = await stack.enter_async_context(open_redis(urls.redis, timeout_s=timeout_s))
         documents = await stack.enter_async_context(
             open_documents(urls.mongodb, timeout_s=timeout_s)

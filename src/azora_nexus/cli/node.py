@@ -157,9 +157,12 @@ class Cluster:
             self.exit.set()
 
 
-def worker_env(settings: Settings, metrics_dir: str) -> dict[str, str]:
-    """A worker's environment: ours, with the backends, the port and the shared metrics."""
+def worker_env(settings: Settings, metrics_dir: str, count: int) -> dict[str, str]:
+    """A worker's environment: ours, with the backends, the port, the shared metrics and
+    (unless set) its share of the PostgreSQL pool: N workers keep what one node would, so
+    a worker per core stays within the server's connection limit."""
     env = dict(os.environ) | {MULTIPROCESS_DIR: metrics_dir}
+    env.setdefault("AZORA_DB_POOL_SIZE", str(max(2, settings.db_pool_size // count)))
     for name, value in (
         ("DATABASE_URL", settings.database_url),
         ("REDIS_URL", settings.redis_url),
@@ -180,7 +183,7 @@ async def serve_workers(settings: Settings, count: int, holder: list[Stoppable])
     holder.append(cluster)
     resolve_secret(settings)  # made here once, read by every worker
     metrics_dir = tempfile.TemporaryDirectory(prefix="azora-metrics-")
-    supervisor = Supervisor(count, worker_env(settings, metrics_dir.name))
+    supervisor = Supervisor(count, worker_env(settings, metrics_dir.name, count))
     with listener, metrics_dir:
         try:
             await supervisor.start()

@@ -59,9 +59,11 @@ def create_engine(url: str, *, timeout_s: float = 5.0, pool_size: int = 20) -> A
 
 
 @asynccontextmanager
-async def open_database(url: str, *, timeout_s: float = 5.0) -> AsyncIterator[Database]:
+async def open_database(
+    url: str, *, timeout_s: float = 5.0, pool_size: int = 20
+) -> AsyncIterator[Database]:
     """An engine for `url`, disposed of on exit."""
-    engine = create_engine(url, timeout_s=timeout_s)
+    engine = create_engine(url, timeout_s=timeout_s, pool_size=pool_size)
     try:
         yield Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
     finally:
