@@ -12,7 +12,8 @@ from socket_client import Connect, Node
 from test_wire import StalledClient, alert
 
 from azora_nexus.auth.tokens import Role
-from azora_nexus.realtime.direct import DirectWebSocket, accept_key
+from azora_nexus.realtime.direct import DirectWebSocket
+from azora_nexus.realtime.framing import accept_key
 from azora_nexus.realtime.wire import EngineWire
 
 

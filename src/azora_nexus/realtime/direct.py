@@ -6,9 +6,10 @@ per-socket machinery: no packet queue and writer task (nothing to poll), no ping
 ASGI scope and receive queue. `DirectWebSocket` is uvicorn's websocket protocol for Nexus:
 it answers such a handshake itself and then is the session Engine.IO and the fan-out see
 (in `eio.sockets` and in `Wires`), a few hundred bytes instead of tens of KB. It speaks
-the websocket framing and Engine.IO v4 packets (open, ping/pong, message, close); every
-Socket.IO packet still goes to python-socketio's handlers (connect and auth, events, acks,
-disconnect), through Engine.IO's own `_trigger_event` (private, like `wire.py`'s hook).
+the websocket framing (`framing.py` parses) and Engine.IO v4 packets (open, ping/pong,
+message, close); every Socket.IO packet still goes to python-socketio's handlers
+(connect and auth, events, acks, disconnect), through Engine.IO's own `_trigger_event`
+(private, like `wire.py`'s hook).
 Every other websocket (an upgrade from polling, a non-Engine.IO path) is passed to
 uvicorn's own protocol unchanged. One task per node pings every direct socket.
 """
@@ -16,21 +17,29 @@ uvicorn's own protocol unchanged. One task per node pings every direct socket.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qs
 
 import engineio
 from engineio import packet as eio_packet
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.speedups import apply_mask
 
+from azora_nexus.realtime.framing import (
+    CLOSE_INVALID_DATA,
+    CLOSE_NORMAL,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_SERVICE_RESTART,
+    CLOSE_TOO_BIG,
+    FrameError,
+    accept_key,
+    close_frame,
+    next_frame,
+    parse_upgrade,
+)
 from azora_nexus.realtime.wire import (
     OP_BINARY,
     OP_CLOSE,
@@ -51,10 +60,6 @@ logger = logging.getLogger(__name__)
 # Where `create_api`'s lifespan puts the node's Realtime for this protocol to find it.
 REALTIME_STATE_KEY = "azora.realtime"
 SOCKETIO_PATH = b"/socket.io/"
-HANDSHAKE_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, 1.3
-# Close codes (RFC 6455, 7.4.1).
-CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_INVALID_DATA = 1000, 1002, 1007
-CLOSE_TOO_BIG, CLOSE_SERVICE_RESTART = 1009, 1012
 REASON = engineio.AsyncServer.reason
 PING_FRAME = text_frame(b"2")
 # Tasks of every direct socket (connect, disconnect): referenced until done.
@@ -65,28 +70,6 @@ def _spawn(work: Any) -> None:
     task = asyncio.get_running_loop().create_task(work)
     _running.add(task)
     task.add_done_callback(_running.discard)
-
-
-def accept_key(key: bytes) -> bytes:
-    """The Sec-WebSocket-Accept answering the client's Sec-WebSocket-Key (RFC 6455, 4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key + HANDSHAKE_GUID).digest())
-
-
-def close_frame(code: int) -> bytes:
-    return frame(OP_CLOSE, code.to_bytes(2, "big"))
-
-
-def parse_upgrade(request: bytes) -> tuple[bytes, dict[str, list[str]], dict[bytes, bytes]]:
-    """The path, query and headers (lower-case names) of an upgrade request uvicorn rebuilt."""
-    lines = request.split(b"\r\n")
-    target = lines[0].split(b" ")[1] if lines[0].count(b" ") == 2 else b""
-    path, _, query = target.partition(b"?")
-    headers = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if colon:
-            headers[name.strip().lower()] = value.strip()
-    return path, parse_qs(query.decode("latin-1")), headers
 
 
 class DirectWebSocket(asyncio.Protocol):
@@ -332,37 +315,19 @@ class DirectWebSocket(asyncio.Protocol):
             self._enqueue(partial(self._message, data))
 
     def _receive_frames(self, data: bytes) -> None:
-        """Parse the client's frames (always masked, RFC 6455 5.3) as they complete."""
+        """Handle the client's frames as they complete."""
         buffer = self.buffer
         buffer += data
         limit = self.realtime.sio.eio.max_http_buffer_size if self.realtime else 0
-        while len(buffer) >= 2 and not self.transport.is_closing():
-            first, second = buffer[0], buffer[1]
-            size, start = second & 0x7F, 2
-            if size == 126:
-                if len(buffer) < 4:
-                    return
-                size, start = int.from_bytes(buffer[2:4], "big"), 4
-            elif size == 127:
-                if len(buffer) < 10:
-                    return
-                size, start = int.from_bytes(buffer[2:10], "big"), 10
-            if not second & 0x80:
-                self._fail(CLOSE_PROTOCOL_ERROR)
+        while not self.transport.is_closing():
+            try:
+                taken = next_frame(buffer, limit)
+            except FrameError as error:
+                self._fail(error.code)
                 return
-            opcode, final = first & 0x0F, bool(first & 0x80)
-            if opcode >= OP_CLOSE and (not final or size > 125):  # a control frame
-                self._fail(CLOSE_PROTOCOL_ERROR)
+            if taken is None:
                 return
-            if size > limit:
-                self._fail(CLOSE_TOO_BIG)
-                return
-            end = start + 4 + size
-            if len(buffer) < end:
-                return
-            payload = apply_mask(bytes(buffer[start + 4 : end]), bytes(buffer[start : start + 4]))
-            del buffer[:end]
-            self._on_frame(opcode, final, payload, limit)
+            self._on_frame(*taken, limit)
 
     def _on_frame(self, opcode: int, final: bool, payload: bytes, limit: int) -> None:
         self.last_seen = time.monotonic()
