@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from azora_nexus.api.errors import install_error_handlers
 from azora_nexus.api.router import router
+from azora_nexus.compat import check_tested_versions
 from azora_nexus.config import Settings
 from azora_nexus.metrics import HttpMetrics
 from azora_nexus.nexus import open_nexus
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "
 
     `sid_prefix` starts every Engine.IO session id: a worker's `<index>.` (cli/workers.py).
     """
+    check_tested_versions()
     api = create_api(settings, migrate=migrate)
     sio = create_socketio_server(
         connect_timeout_s=settings.socket_connect_timeout_s, sid_prefix=sid_prefix

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,3 +58,10 @@ class Settings(BaseSettings):
     socket_connect_timeout_s: float = Field(
         default=10.0, gt=0, validation_alias="AZORA_SOCKET_CONNECT_TIMEOUT_S"
     )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # Made absolute once, here: servers change into their own dirs before opening files
+        # (redis-server chdirs to --dir, then a relative --logfile no longer resolves).
+        return Path(os.path.abspath(path.expanduser()))

@@ -81,7 +81,7 @@ Writer = Callable[[str, str], Awaitable[None]]
 Reader = Callable[[str], Awaitable[list[str]]]
 ENGINES: dict[str, tuple[type[ChildServer], str, Writer, Reader]] = {
     "postgres": (EmbeddedPostgres, "postgres-18", write_postgres, read_postgres),
-    "redis": (EmbeddedRedis, "redis-6.2", write_redis, read_redis),
+    "redis": (EmbeddedRedis, "valkey-9", write_redis, read_redis),
     "mongo": (EmbeddedMongo, "secantus", write_mongo, read_mongo),
 }
 
@@ -141,7 +141,7 @@ async def test_a_configured_port_that_is_taken_is_refused_in_one_line(own_data_d
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", port))
         blocker.listen()
-        server = EmbeddedRedis(own_data_dir / "redis-6.2", port=port)
+        server = EmbeddedRedis(own_data_dir / "valkey-9", port=port)
         with pytest.raises(BackendStartError) as caught:
             await server.start()
     assert str(caught.value) == (
@@ -150,9 +150,9 @@ async def test_a_configured_port_that_is_taken_is_refused_in_one_line(own_data_d
 
 
 async def test_a_missing_binary_is_named(own_data_dir: Path) -> None:
-    server = EmbeddedRedis(own_data_dir / "redis-6.2")
+    server = EmbeddedRedis(own_data_dir / "valkey-9")
     server.binary = own_data_dir / "no-such-redis-server"
-    with pytest.raises(BackendStartError, match="redis-server binary is missing"):
+    with pytest.raises(BackendStartError, match="valkey-server binary is missing"):
         await server.start()
 
 
@@ -164,7 +164,11 @@ async def test_a_missing_binary_is_named(own_data_dir: Path) -> None:
             ("PG_VERSION", "15\n"),
             "holds PostgreSQL 15 data; this build runs PostgreSQL 18",
         ),
-        ("redis", ("appendonlydir/appendonly.aof.1.base.rdb", ""), "holds Redis 7 or later"),
+        (
+            "redis",
+            ("AZORA_ENGINE", "redis 6.2\n"),
+            "holds redis 6.2 data; this build runs valkey 9",
+        ),
         ("mongo", ("AZORA_ENGINE", "secantus 9.9\n"), "holds secantus 9.9 data"),
     ],
 )
@@ -179,6 +183,29 @@ async def test_a_data_dir_of_another_engine_version_is_refused(
         await server_class(own_data_dir / subdir).start()
 
 
+async def test_the_redis_6_data_of_an_earlier_release_is_carried_over(own_data_dir: Path) -> None:
+    legacy = own_data_dir / "redis-6.2"
+    legacy.mkdir()
+    # What Redis 6.2 wrote: its single AOF file, plain RESP commands.
+    aof = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$5\r\nRPUSH\r\n$4\r\nkept\r\n$6\r\nlegacy\r\n"
+    (legacy / "appendonly.aof").write_bytes(aof)
+    server = EmbeddedRedis(own_data_dir / "valkey-9")
+    url = await server.start()
+    try:
+        assert await read_redis(url) == ["legacy"]
+        await write_redis(url, "new")
+    finally:
+        await server.stop()
+    assert (legacy / "appendonly.aof").read_bytes() == aof, "the old dir is left as it was"
+
+    again = EmbeddedRedis(own_data_dir / "valkey-9")  # carried over once, never again
+    url = await again.start()
+    try:
+        assert await read_redis(url) == ["legacy", "new"]
+    finally:
+        await again.stop()
+
+
 async def test_a_backend_with_a_url_is_not_started(own_data_dir: Path, redis_url: str) -> None:
     settings = Settings(
         AZORA_DATA_DIR=own_data_dir,
@@ -188,4 +215,4 @@ async def test_a_backend_with_a_url_is_not_started(own_data_dir: Path, redis_url
     )
     async with start_backends(settings) as urls:
         assert urls.redis == redis_url
-    assert not (own_data_dir / "redis-6.2").exists()
+    assert not (own_data_dir / "valkey-9").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import time
@@ -13,7 +14,7 @@ import httpx
 import jwt
 import psutil
 import pytest
-from cli_support import AZORA, azora, cli_env, wait_healthy
+from cli_support import AZORA, URL_VARS, azora, cli_env, wait_healthy
 
 from azora_nexus.backends.process import free_port
 
@@ -49,7 +50,7 @@ async def test_up_serves_refuses_a_second_up_and_stops_every_child_on_sigterm(
     children = psutil.Process(process.pid).children(recursive=True)
     names = " ".join(" ".join(child.cmdline()) for child in children)
     assert "postgres" in names
-    assert "redis-server" in names
+    assert "valkey-server" in names
     assert "secantus" in names
 
     twin = await asyncio.to_thread(azora, "up", env=cli_env(own_data_dir, free_port()))
@@ -93,3 +94,43 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(own_data_dir: Path) -> None
     assert serve.stderr == (
         "azora: serve needs DATABASE_URL, REDIS_URL, MONGODB_URI set (or use `azora up`)\n"
     )
+
+
+def first_contact_env(relative_data_dir: str | None) -> dict[str, str]:
+    """The environment of a new user: no AZORA_* and no backend URLs at all."""
+    blank = {"NODE_ENV", *URL_VARS}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZORA_") and k not in blank}
+    if relative_data_dir is None:
+        return env  # the README's default: ./.azora and port 4001
+    return env | {"AZORA_DATA_DIR": relative_data_dir, "AZORA_PORT": str(free_port())}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("relative_data_dir", [None, "state/nexus"])
+async def test_up_in_a_fresh_directory_with_default_or_relative_paths_is_healthy_and_stops_clean(
+    own_data_dir: Path, relative_data_dir: str | None
+) -> None:
+    env = first_contact_env(relative_data_dir)
+    port = int(env.get("AZORA_PORT", "4001"))
+    process = subprocess.Popen(
+        [str(AZORA), "up"],
+        cwd=own_data_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await wait_healthy(port, process, timeout_s=90)
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        _, stderr = process.communicate()
+    assert process.returncode == 0, stderr
+    data_dir = own_data_dir / (relative_data_dir or ".azora")
+    assert {"postgres-18", "valkey-9", "secantus"} <= {p.name for p in data_dir.iterdir()}
+    survivors = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert survivors == []

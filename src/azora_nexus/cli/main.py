@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import sys
 
+from azora_nexus.compat import check_tested_versions
+from azora_nexus.errors import NexusError
+
+try:  # before anything imports the libraries whose internals realtime/ relies on
+    check_tested_versions()
+except NexusError as exc:
+    raise SystemExit(f"azora: {exc}") from None
+
 import typer
 
 from azora_nexus.cli import admin, backup, seed, server
-from azora_nexus.errors import NexusError
 
 app = typer.Typer(
     name="azora",
