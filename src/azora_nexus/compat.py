@@ -24,7 +24,7 @@ class UntestedDependency(NexusError):
     code = "untested_dependency"
 
 
-def tested_ranges() -> dict[str, Requirement]:
+def supported_ranges() -> dict[str, Requirement]:
     """Each direct dependency's requirement, as declared in pyproject.toml, by package name."""
     declared = metadata.requires(DISTRIBUTION) or []
     requirements = (Requirement(line) for line in declared)
@@ -33,7 +33,7 @@ def tested_ranges() -> dict[str, Requirement]:
 
 def check_tested_versions(names: tuple[str, ...] = INTERNALS_USED) -> None:
     """Raise `UntestedDependency` naming the first library outside its tested range."""
-    ranges = tested_ranges()
+    ranges = supported_ranges()
     for name in names:
         wanted = ranges[name]
         try:
