@@ -50,7 +50,8 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
 def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "") -> Any:
     """The ASGI app: Socket.IO under `/socket.io`, everything else to FastAPI.
 
-    `sid_prefix` starts every Engine.IO session id: a worker's `<index>.` (cli/workers.py).
+    `sid_prefix` starts every Engine.IO session id: a worker's `<index>.` (cli/node.py
+    starts each worker of `--workers N` with its own).
     """
     check_tested_versions()
     api = create_api(settings, migrate=migrate)

@@ -3,7 +3,7 @@
 Every metric is defined here, importing nothing of Nexus, so any module may bump one.
 Gauges that describe shared state (outbox lag, stream length, backend health, sockets) are
 set at scrape time by api/routes/metrics.py, so no loop polls them between scrapes. The
-cache's counters come from its own collector in the node's registry (cache/metrics.py).
+cache's counters come from its own collector in the node's registry (cache/counters.py).
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ from azora_nexus.config import Settings
 from azora_nexus.database.engine import Database, open_database
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.documents.client import Documents, open_documents
+from azora_nexus.events.background import open_events
 from azora_nexus.events.bus import EventBus
 from azora_nexus.events.envelope import Event
 from azora_nexus.events.relay import Relay
 from azora_nexus.events.tailer import StreamTailer
-from azora_nexus.events.workers import open_events
 from azora_nexus.sync import bind_cache
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import asyncpg
 
-from azora_nexus.backends.archive import WalArchive
 from azora_nexus.backends.process import LOCALHOST, ChildServer
+from azora_nexus.backends.wal import WalArchive
 from azora_nexus.errors import BackendStartError
 
 MAJOR = "18"

@@ -35,9 +35,9 @@ from redis.asyncio import Redis
 from azora_nexus.cache import codec
 from azora_nexus.cache.breaker import Breaker, CacheUnavailable
 from azora_nexus.cache.client import create_redis
+from azora_nexus.cache.counters import CacheCollector, CacheStats, SharedCacheCounters
 from azora_nexus.cache.keys import DEFAULT_PREFIX, CacheKey, KeyPattern
 from azora_nexus.cache.leases import Entry, StampedeGuard, now_ms
-from azora_nexus.cache.metrics import CacheCollector, CacheStats, SharedCacheCounters
 from azora_nexus.cache.scripts import Status
 from azora_nexus.cache.store import Store
 from azora_nexus.config import Settings

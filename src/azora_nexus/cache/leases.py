@@ -29,8 +29,8 @@ from typing import Any
 
 from azora_nexus.cache import codec
 from azora_nexus.cache.breaker import CacheUnavailable
+from azora_nexus.cache.counters import CacheStats
 from azora_nexus.cache.keys import CacheKey
-from azora_nexus.cache.metrics import CacheStats
 from azora_nexus.cache.scripts import Fill, Status
 from azora_nexus.cache.store import Store
 

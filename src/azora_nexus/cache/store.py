@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from azora_nexus.cache import keys
 from azora_nexus.cache.breaker import Admission, Breaker, CacheUnavailable
-from azora_nexus.cache.metrics import CacheStats
+from azora_nexus.cache.counters import CacheStats
 from azora_nexus.cache.scripts import Fill, Scripts, Status
 
 logger = logging.getLogger(__name__)

@@ -9,5 +9,6 @@
 * archiver.py, archive.py: a consumer group copies every entry to Mongo, in batches.
 * history.py: reads after an id from the stream and, beyond its cap, the archive.
 * tailer.py: each node follows the stream and hands new events to realtime/.
-* workers.py: the bus and its background workers, opened by `open_nexus`.
+* background.py: the bus and its background tasks (relay, tailer, archiver), opened by
+  `open_nexus`.
 """

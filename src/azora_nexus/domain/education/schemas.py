@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from azora_nexus.domain.wire import Content, Description, Title, WireModel
+from azora_nexus.domain.schemas import Content, Description, Title, WireModel
 
 MAX_LESSONS = 200
 

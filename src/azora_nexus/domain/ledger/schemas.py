@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from azora_nexus.domain.ledger.models import Currency, TransactionKind
-from azora_nexus.domain.wire import WireModel
+from azora_nexus.domain.schemas import WireModel
 
 
 def storable(value: str) -> str:

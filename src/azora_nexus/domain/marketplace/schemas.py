@@ -11,7 +11,7 @@ from pydantic import Field
 from azora_nexus.domain.ledger.models import Currency
 from azora_nexus.domain.ledger.schemas import AmountText
 from azora_nexus.domain.marketplace.models import ApplicationStatus, ContractStatus, JobStatus
-from azora_nexus.domain.wire import Description, Title, WireModel
+from azora_nexus.domain.schemas import Description, Title, WireModel
 
 
 class JobCreate(WireModel):

@@ -20,6 +20,6 @@ What other services need to know about an erasure:
   should carry the user in `userId`. Events addressed to the user are deleted; events for
   others that name the user are rewritten to name the tombstone (in the Mongo archive; on
   the Redis stream, which cannot be rewritten, they are deleted and kept in the archive).
-- Known limit: sockets already connected when the user is erased stay connected until they
-  disconnect (nothing addressed to the erased id is published any more).
+- Sockets already connected when the user is erased are closed on every node when
+  `system.user.erased` reaches it (realtime/namespace.py), and their reconnect is refused.
 """

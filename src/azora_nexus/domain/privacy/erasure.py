@@ -21,9 +21,9 @@ from azora_nexus.auth.ratelimit import LoginLimits, count_attempt
 from azora_nexus.auth.tokens import Principal, Role
 from azora_nexus.database.engine import Database
 from azora_nexus.database.models import User
-from azora_nexus.domain.privacy.access import require_self_or_admin
 from azora_nexus.domain.privacy.identity import Subject, subject_hash
 from azora_nexus.domain.privacy.revocation import ERASED_KEY, mark_erased, unmark_erased
+from azora_nexus.domain.privacy.rights import require_self_or_admin
 from azora_nexus.domain.privacy.rows import Erased, erase_rows
 from azora_nexus.domain.privacy.traces import TraceStores, scrub_traces
 from azora_nexus.errors import Forbidden, Invalid, NotFound

@@ -30,7 +30,7 @@ from azora_nexus.domain.education.schemas import CertificatePublic, EnrollmentPu
 from azora_nexus.domain.ledger.views import transaction_public, wallet_public
 from azora_nexus.domain.marketplace.escrow import contract_public
 from azora_nexus.domain.marketplace.service import application_public, job_public
-from azora_nexus.domain.privacy.access import require_self_or_admin
+from azora_nexus.domain.privacy.rights import require_self_or_admin
 from azora_nexus.domain.users.service import public_user
 from azora_nexus.errors import NotFound
 from azora_nexus.events.bus import EventBus

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from azora_nexus.domain.wire import WireModel
+from azora_nexus.domain.schemas import WireModel
 
 
 class ErasureRequest(WireModel):

@@ -16,9 +16,9 @@ from azora_nexus.domain.education import progress as education_progress
 from azora_nexus.domain.education import service as education
 from azora_nexus.domain.education.progress import COMPLETE
 from azora_nexus.domain.seed import catalog, plan
+from azora_nexus.domain.seed.concurrency import Progress, for_each
 from azora_nexus.domain.seed.report import SeedReport
 from azora_nexus.domain.seed.target import SEEDER, SeedTarget
-from azora_nexus.domain.seed.workers import Progress, for_each
 
 _COURSES = text(
     "SELECT title, id FROM courses WHERE created_by = :seeder "

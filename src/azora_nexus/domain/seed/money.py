@@ -16,9 +16,9 @@ from azora_nexus.domain.ledger.rewards import reward_mining
 from azora_nexus.domain.ledger.schemas import MiningReward, TransferRequest
 from azora_nexus.domain.ledger.transfers import transfer
 from azora_nexus.domain.seed import plan
+from azora_nexus.domain.seed.concurrency import Progress, for_each
 from azora_nexus.domain.seed.report import SeedReport
 from azora_nexus.domain.seed.target import SEEDER, SeedTarget
-from azora_nexus.domain.seed.workers import Progress, for_each
 from azora_nexus.errors import InsufficientFunds
 
 UserIds = dict[int, uuid.UUID]

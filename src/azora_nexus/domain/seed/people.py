@@ -8,9 +8,9 @@ from sqlalchemy import text
 
 from azora_nexus.auth.passwords import hash_password
 from azora_nexus.domain.seed import catalog
+from azora_nexus.domain.seed.concurrency import Progress, for_each
 from azora_nexus.domain.seed.report import SeedReport
 from azora_nexus.domain.seed.target import SEEDER, SeedTarget
-from azora_nexus.domain.seed.workers import Progress, for_each
 from azora_nexus.domain.users import service as users_service
 from azora_nexus.domain.users.schemas import ProfileUpdate, RegisterRequest
 from azora_nexus.errors import DuplicateKey

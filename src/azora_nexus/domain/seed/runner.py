@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from azora_nexus.config import Settings
+from azora_nexus.domain.seed.concurrency import NoProgress, Progress
 from azora_nexus.domain.seed.learning import seed_courses, seed_enrollments
 from azora_nexus.domain.seed.money import fund_users, seed_transfers
 from azora_nexus.domain.seed.people import seed_users
@@ -10,7 +11,6 @@ from azora_nexus.domain.seed.plan import SeedSize
 from azora_nexus.domain.seed.report import SeedReport
 from azora_nexus.domain.seed.target import SeedTarget, open_target
 from azora_nexus.domain.seed.work import seed_jobs
-from azora_nexus.domain.seed.workers import NoProgress, Progress
 
 
 async def seed(settings: Settings, size: SeedSize, progress: Progress | None = None) -> SeedReport:

@@ -19,9 +19,9 @@ from azora_nexus.domain.marketplace import service as marketplace
 from azora_nexus.domain.marketplace.models import ContractStatus
 from azora_nexus.domain.marketplace.schemas import ApplicationCreate, JobCreate
 from azora_nexus.domain.seed import plan
+from azora_nexus.domain.seed.concurrency import Progress, for_each
 from azora_nexus.domain.seed.report import SeedReport
 from azora_nexus.domain.seed.target import SeedTarget
-from azora_nexus.domain.seed.workers import Progress, for_each
 from azora_nexus.errors import Conflict, Forbidden
 
 UserIds = dict[int, uuid.UUID]

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from azora_nexus.auth.tokens import Role
-from azora_nexus.domain.wire import NO_NUL, WireModel
+from azora_nexus.domain.schemas import NO_NUL, WireModel
 
 # Deliberately loose (one @, a dot in the domain, no spaces): the mailbox is the real check.
 _EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
