@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import jwt
-from account_helpers import JWT_SECRET, register, wait_for_events, without_id_and_time
 from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from azora_nexus.database.engine import async_url
+from tests.api.account_helpers import JWT_SECRET, register, wait_for_events, without_id_and_time
 
 
 def login_body(email: str, password: str) -> dict[str, str]:

@@ -4,14 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from account_helpers import (
-    ADMIN,
-    SERVICE,
-    open_wallet,
-    register,
-    wait_for_events,
-    without_id_and_time,
-)
 from httpx import AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -20,6 +12,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from azora_nexus.cache import keys
 from azora_nexus.cache.cache import open_cache
 from azora_nexus.database.engine import async_url
+from tests.api.account_helpers import (
+    ADMIN,
+    SERVICE,
+    open_wallet,
+    register,
+    wait_for_events,
+    without_id_and_time,
+)
 
 
 async def test_mining_credits_the_wallet_from_the_pool_and_emits_the_reward(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from account_helpers import ADMIN, auth_header, register
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
 from azora_nexus.auth.tokens import Role
+from tests.api.account_helpers import ADMIN, auth_header, register
 
 
 async def cached_user_keys(redis: Redis, user_id: str) -> list[bytes]:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from account_helpers import (
+from httpx import AsyncClient
+from redis.asyncio import Redis
+
+from azora_nexus.cache import keys
+from azora_nexus.cache.cache import open_cache
+from tests.api.account_helpers import (
     ADMIN,
     mine,
     open_wallet,
@@ -13,11 +18,6 @@ from account_helpers import (
     wait_for_events,
     without_id_and_time,
 )
-from httpx import AsyncClient
-from redis.asyncio import Redis
-
-from azora_nexus.cache import keys
-from azora_nexus.cache.cache import open_cache
 
 
 def transfer_body(

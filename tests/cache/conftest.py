@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from cache_helpers import ProbeTable
 
 from azora_nexus.cache import Cache, CacheOptions, open_cache
 from azora_nexus.database.engine import Database, open_database
+from tests.cache.cache_helpers import ProbeTable
 
 OPTIONS = CacheOptions(retry_s=0.2, wait_s=1.0, lease_ttl_s=5.0)
 

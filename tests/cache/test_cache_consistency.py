@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from cache_helpers import ProbeTable, probe_key
 from redis.asyncio import Redis
 
 from azora_nexus.cache import Cache, CacheOptions, keys, open_cache
 from azora_nexus.sync import invalidate_after_commit, read_through, refill_after_commit
+from tests.cache.cache_helpers import ProbeTable, probe_key
 
 HOT_ROWS = 3
 READERS = 24

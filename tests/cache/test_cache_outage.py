@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from cache_helpers import ProbeTable, probe_key
-
 from azora_nexus.backends.process import free_port
 from azora_nexus.backends.redis import EmbeddedRedis
 from azora_nexus.cache import CacheOptions, keys, open_cache
 from azora_nexus.cache.breaker import Admission, Breaker
 from azora_nexus.cache.client import create_redis
 from azora_nexus.sync import invalidate_after_commit
+from tests.cache.cache_helpers import ProbeTable, probe_key
 
 
 class RedisOnPort(EmbeddedRedis):

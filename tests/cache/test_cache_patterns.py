@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from cache_helpers import probe_key
 from redis.asyncio import Redis
 
 from azora_nexus.cache import CacheOptions, codec, keys, open_cache
 from azora_nexus.cache.scripts import Fill
+from tests.cache.cache_helpers import probe_key
 
 
 async def test_pattern_invalidation_removes_exactly_the_matching_keys(

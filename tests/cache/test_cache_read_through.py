@@ -6,10 +6,10 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from cache_helpers import ProbeTable, probe_key
 from redis.asyncio import Redis
 
 from azora_nexus.cache import Cache, CacheOptions, codec, keys, open_cache
+from tests.cache.cache_helpers import ProbeTable, probe_key
 
 
 def value_key(cache: Cache, key: keys.CacheKey) -> str:

@@ -6,9 +6,9 @@ import asyncio
 from contextlib import AsyncExitStack
 
 import pytest
-from cache_helpers import ProbeTable, probe_key
 
 from azora_nexus.cache import Cache, CacheOptions, open_cache
+from tests.cache.cache_helpers import ProbeTable, probe_key
 
 READERS = 200
 

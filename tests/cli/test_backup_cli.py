@@ -7,9 +7,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from cli_support import AZORA, azora, cli_env, wait_healthy
-
 from azora_nexus.backends.process import free_port
+from tests.cli.cli_support import AZORA, azora, cli_env, wait_healthy
 
 
 async def test_backup_of_a_running_node_restores_into_a_fresh_dir(own_data_dir: Path) -> None:

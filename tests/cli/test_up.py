@@ -14,9 +14,9 @@ import httpx
 import jwt
 import psutil
 import pytest
-from cli_support import AZORA, URL_VARS, azora, cli_env, wait_healthy
 
 from azora_nexus.backends.process import free_port
+from tests.cli.cli_support import AZORA, URL_VARS, azora, cli_env, wait_healthy
 
 
 @pytest.fixture

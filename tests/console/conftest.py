@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from console_helpers import base_url, browser, http, tab
+from tests.console.console_helpers import base_url, browser, http, tab
 
 __all__ = ["base_url", "browser", "http", "tab"]

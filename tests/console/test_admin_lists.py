@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from console_helpers import ADMIN, bearer, created, register, token_for
 from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role
+from tests.console.console_helpers import ADMIN, bearer, created, register, token_for
 
 
 async def all_pages(client: AsyncClient, path: str, **params: Any) -> list[list[dict[str, Any]]]:

@@ -6,7 +6,11 @@ Socket.IO, leave and come back (resume without gap or repeat), filter, browse th
 
 from __future__ import annotations
 
-from console_helpers import (
+from httpx import AsyncClient
+from playwright.async_api import Locator, Page, expect
+
+from azora_nexus.auth.tokens import Role
+from tests.console.console_helpers import (
     ADMIN,
     ARTIFACTS,
     WAIT_MS,
@@ -16,10 +20,6 @@ from console_helpers import (
     register,
     token_for,
 )
-from httpx import AsyncClient
-from playwright.async_api import Locator, Page, expect
-
-from azora_nexus.auth.tokens import Role
 
 
 def feed_row(page: Page, event_id: str) -> Locator:

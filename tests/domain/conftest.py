@@ -5,6 +5,6 @@ The app runs in process (`client`); setup and checks go straight to the test's d
 
 from __future__ import annotations
 
-from domain_helpers import domain_db, headers, make_user, read_events, side_cache
+from tests.domain.domain_helpers import domain_db, headers, make_user, read_events, side_cache
 
 __all__ = ["domain_db", "headers", "make_user", "read_events", "side_cache"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from socket_client import Client, Connect, Node, connect_client, serve
 
 from azora_nexus.config import Settings
+from tests.realtime.socket_client import Client, Connect, Node, connect_client, serve
 
 
 @pytest.fixture

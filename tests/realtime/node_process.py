@@ -10,10 +10,10 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from socket_client import free_socket
 
 from azora_nexus.config import Settings
 from azora_nexus.events.relay import asyncpg_dsn
+from tests.realtime.socket_client import free_socket
 
 AZORA = Path(sys.executable).with_name("azora")
 

@@ -8,13 +8,13 @@ import struct
 import time
 
 import httpx
-from socket_client import Connect, Node
-from test_wire import StalledClient, alert
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.realtime.direct import DirectWebSocket
 from azora_nexus.realtime.framing import accept_key
 from azora_nexus.realtime.wire import EngineWire
+from tests.realtime.socket_client import Connect, Node
+from tests.realtime.test_wire import StalledClient, alert
 
 
 def test_the_handshake_answers_the_rfc_example() -> None:

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from js_client import JsClient
-from socket_client import Node
 
 from azora_nexus.auth.tokens import Role
+from tests.realtime.js_client import JsClient
+from tests.realtime.socket_client import Node
 
 StartJs = Callable[..., Awaitable[JsClient]]
 

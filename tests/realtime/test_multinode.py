@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
-from node_process import NodeProcess, relay_holder_pid
-from socket_client import Client, connect_client
 
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.config import Settings
 from azora_nexus.events.outbox import add_event
 from azora_nexus.nexus import Nexus, open_nexus
+from tests.realtime.node_process import NodeProcess, relay_holder_pid
+from tests.realtime.socket_client import Client, connect_client
 
 StartNode = Callable[[str], Awaitable[NodeProcess]]
 

@@ -9,11 +9,11 @@ from typing import Any
 import engineio
 import pytest
 import socketio
-from socket_client import Connect, Node, serve
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.config import Settings
 from azora_nexus.events.envelope import Event
+from tests.realtime.socket_client import Connect, Node, serve
 
 
 async def alert(node: Node, message: str, user_id: str | None = None) -> Event:

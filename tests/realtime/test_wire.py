@@ -10,12 +10,12 @@ import struct
 from urllib.parse import urlparse
 
 from prometheus_client import REGISTRY
-from socket_client import Connect, Node
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.events.envelope import Event
 from azora_nexus.realtime.fanout import Outcome
 from azora_nexus.realtime.wire import text_frame
+from tests.realtime.socket_client import Connect, Node
 
 
 async def alert(node: Node, message: str) -> Event:

@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator
 import httpx
 import psutil
 import pytest
-from js_client import JsClient
-from node_process import NodeProcess
 from prometheus_client.parser import text_string_to_metric_families
-from test_multinode import token, until
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.config import Settings
 from azora_nexus.workers.routing import session_owner
+from tests.realtime.js_client import JsClient
+from tests.realtime.node_process import NodeProcess
+from tests.realtime.test_multinode import token, until
 
 
 @pytest.fixture

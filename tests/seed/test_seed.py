@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from seed_support import (
+from azora_nexus.auth.passwords import verify_password
+from azora_nexus.config import Settings
+from azora_nexus.domain.seed import catalog, plan
+from azora_nexus.domain.seed.plan import SeedSize
+from azora_nexus.domain.seed.runner import seed
+from tests.seed.seed_support import (
     fetch,
     ledger_problems,
     outbox_types,
@@ -13,12 +18,6 @@ from seed_support import (
     planned_events,
     table_counts,
 )
-
-from azora_nexus.auth.passwords import verify_password
-from azora_nexus.config import Settings
-from azora_nexus.domain.seed import catalog, plan
-from azora_nexus.domain.seed.plan import SeedSize
-from azora_nexus.domain.seed.runner import seed
 
 SMALL = SeedSize(users=20, courses=3, jobs=5, transfers=30)
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from seed_support import ledger_problems, table_counts
 
 from azora_nexus.auth.tokens import Role, issue_token, resolve_secret
 from azora_nexus.backends.process import free_port
 from azora_nexus.config import Settings
+from tests.seed.seed_support import ledger_problems, table_counts
 
 AZORA = Path(sys.executable).with_name("azora")
 URL_VARS = ("DATABASE_URL", "REDIS_URL", "MONGODB_URI", "AZORA_JWT_SECRET")

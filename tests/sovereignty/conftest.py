@@ -11,10 +11,10 @@ from contextlib import contextmanager
 import pytest
 import uvicorn
 from httpx import AsyncClient
-from life import Life, Node, live_a_life
 
 from azora_nexus.app import create_app
 from azora_nexus.config import Settings
+from tests.sovereignty.life import Life, Node, live_a_life
 
 
 class Server(uvicorn.Server):

@@ -11,11 +11,20 @@ import asyncpg
 import pytest
 import socketio
 from httpx import AsyncClient
-from life import ADMIN, JWT_SECRET, SERVICE, Life, Node, Person, bearer, wait_archived
-from search import search_mongo, search_postgres, search_redis
 
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.events.relay import asyncpg_dsn
+from tests.sovereignty.life import (
+    ADMIN,
+    JWT_SECRET,
+    SERVICE,
+    Life,
+    Node,
+    Person,
+    bearer,
+    wait_archived,
+)
+from tests.sovereignty.search import search_mongo, search_postgres, search_redis
 
 _DRIFT = """
 SELECT a.id FROM (SELECT id, balance FROM wallets UNION ALL

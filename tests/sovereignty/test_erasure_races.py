@@ -6,9 +6,10 @@ import asyncio
 import secrets
 
 from httpx import AsyncClient
-from life import ADMIN, Life, Node, Person, wait_archived
-from search import search_mongo, search_postgres, search_redis
-from test_erasure import assert_ledger_balanced, history
+
+from tests.sovereignty.life import ADMIN, Life, Node, Person, wait_archived
+from tests.sovereignty.search import search_mongo, search_postgres, search_redis
+from tests.sovereignty.test_erasure import assert_ledger_balanced, history
 
 WORKERS = 3
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from httpx import AsyncClient
-from life import ADMIN, SERVICE, Life, Node, register, wait_archived
+
+from tests.sovereignty.life import ADMIN, SERVICE, Life, Node, register, wait_archived
 
 
 async def test_export_holds_every_kind_of_data(http: AsyncClient, node: Node, life: Life) -> None:

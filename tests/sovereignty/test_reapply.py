@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 from httpx import AsyncClient
-from life import ADMIN, Life, Node
-from search import search_mongo, search_postgres
 
 from azora_nexus.domain.privacy.erasure import reapply_erasures
 from azora_nexus.domain.privacy.traces import TraceStores
 from azora_nexus.events.relay import asyncpg_dsn
+from tests.sovereignty.life import ADMIN, Life, Node
+from tests.sovereignty.search import search_mongo, search_postgres
 
 
 async def test_a_restored_user_is_erased_again(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from domain_helpers import Headers, MakeUser, ReadEvents, assert_envelope, outbox_types
 from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.cache import keys
 from azora_nexus.cache.cache import Cache
 from azora_nexus.database.engine import Database
+from tests.domain.domain_helpers import Headers, MakeUser, ReadEvents, assert_envelope, outbox_types
 
 COURSE: dict[str, Any] = {
     "title": "Intro to Ubuntu economics",

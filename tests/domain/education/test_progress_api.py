@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from typing import Any
 
-from domain_helpers import Actor, Headers, MakeUser, ReadEvents, assert_envelope, outbox_types
 from httpx import AsyncClient
 from sqlalchemy import text
 
@@ -15,6 +14,14 @@ from azora_nexus.cache import keys
 from azora_nexus.cache.cache import Cache
 from azora_nexus.database.engine import Database
 from azora_nexus.domain.education.progress import lessons_done
+from tests.domain.domain_helpers import (
+    Actor,
+    Headers,
+    MakeUser,
+    ReadEvents,
+    assert_envelope,
+    outbox_types,
+)
 
 
 async def course_with(client: AsyncClient, headers: Headers, lessons: int) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
-from ledger_helpers import check_ledger, open_ledger_db, wallet_factory
 from sqlalchemy import text
 
 from azora_nexus.auth.tokens import Principal, Role
@@ -20,6 +19,7 @@ from azora_nexus.domain.ledger.models import Currency
 from azora_nexus.domain.ledger.schemas import TransferRequest
 from azora_nexus.domain.ledger.transfers import transfer
 from azora_nexus.errors import InsufficientFunds
+from tests.domain.ledger.ledger_helpers import check_ledger, open_ledger_db, wallet_factory
 
 WRITERS = 50
 WALLETS = 10

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from ledger_helpers import WalletFactory, wallet_factory
 from sqlalchemy import text
 
 from azora_nexus.database.engine import Database, open_database
@@ -21,6 +20,7 @@ from azora_nexus.domain.ledger.postings import (
 )
 from azora_nexus.errors import Conflict, CurrencyMismatch, InsufficientFunds, NotFound
 from azora_nexus.events.outbox import new_event
+from tests.domain.ledger.ledger_helpers import WalletFactory, wallet_factory
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from ledger_helpers import check_ledger, open_ledger_db
 from sqlalchemy import text
 
 from azora_nexus.database.engine import Database
 from azora_nexus.domain.ledger.models import Currency
 from azora_nexus.domain.ledger.schemas import UbiRequest
 from azora_nexus.domain.ledger.ubi import distribute_ubi
+from tests.domain.ledger.ledger_helpers import check_ledger, open_ledger_db
 
 USERS = 300
 INACTIVE = 7

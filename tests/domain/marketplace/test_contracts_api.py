@@ -7,7 +7,14 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from domain_helpers import (
+from httpx import AsyncClient, Response
+from sqlalchemy import text
+
+from azora_nexus.cache import keys
+from azora_nexus.cache.cache import Cache
+from azora_nexus.database.engine import Database
+from azora_nexus.domain.ledger.models import Currency
+from tests.domain.domain_helpers import (
     Actor,
     MakeUser,
     ReadEvents,
@@ -17,13 +24,6 @@ from domain_helpers import (
     escrow_balance,
     fund,
 )
-from httpx import AsyncClient, Response
-from sqlalchemy import text
-
-from azora_nexus.cache import keys
-from azora_nexus.cache.cache import Cache
-from azora_nexus.database.engine import Database
-from azora_nexus.domain.ledger.models import Currency
 
 
 async def job_with_applicants(

@@ -5,7 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from domain_helpers import (
+from httpx import AsyncClient
+
+from azora_nexus.auth.tokens import Role
+from azora_nexus.database.engine import Database
+from azora_nexus.domain.ledger.models import Currency
+from tests.domain.domain_helpers import (
     Actor,
     Headers,
     MakeUser,
@@ -14,11 +19,6 @@ from domain_helpers import (
     fund,
     outbox_types,
 )
-from httpx import AsyncClient
-
-from azora_nexus.auth.tokens import Role
-from azora_nexus.database.engine import Database
-from azora_nexus.domain.ledger.models import Currency
 
 JOB = {"title": "Translate a course", "description": "English to isiZulu"}
 

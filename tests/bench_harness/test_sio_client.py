@@ -11,10 +11,10 @@ import socketio
 from bench.fanout.server import NexusUnderTest
 from bench.sio_client import SioClient, SocketIOError
 from bench.validate_client import TYPES, USER, compare, publish_all, validate
-from served_node import serve_app, serve_nexus
 
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.config import Settings
+from tests.bench_harness.served_node import serve_app, serve_nexus
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from bench.fanout.results import delivery_figures
 from bench.fanout.run import FanoutOptions, run_fanout
 from bench.fanout.server import NexusUnderTest
 from bench.fanout.tally import Tally
-from served_node import serve_nexus
 
 from azora_nexus.config import Settings
+from tests.bench_harness.served_node import serve_nexus
 
 
 @pytest.fixture
