@@ -28,7 +28,7 @@ def test_the_id_and_email_count_anywhere_in_any_case() -> None:
 
 def test_json_is_scrubbed_in_every_string_and_nothing_else() -> None:
     value = {"userId": str(SUBJECT.id), "n": 3, "items": [{"who": "ann"}, "other"], "ok": True}
-    assert SUBJECT.mentions(value)
+    assert SUBJECT.ties(value)
     scrubbed = SUBJECT.scrub(value, TOMB)
     assert scrubbed == {
         "userId": str(TOMB.id),
@@ -36,7 +36,21 @@ def test_json_is_scrubbed_in_every_string_and_nothing_else() -> None:
         "items": [{"who": TOMB.username}, "other"],
         "ok": True,
     }
-    assert not SUBJECT.mentions(scrubbed)
+    assert not SUBJECT.ties(scrubbed)
+
+
+def test_only_ids_tie_an_event_to_the_user_never_their_name() -> None:
+    wallet = uuid.uuid4()
+    subject = SUBJECT.with_wallets([wallet])
+    assert not subject.ties({"memo": "paid by ann", "to": "ann.lee@example.com"})
+    assert subject.ties({"memo": "x", "fromWalletId": str(wallet).upper()})
+    assert subject.ties({"posterId": str(SUBJECT.id)})
+    event = {"type": "ann.wallet.created", "source": "ann", "payload": {"memo": "to ann"}}
+    assert subject.scrub_event(event, TOMB) == {
+        "type": "ann.wallet.created",
+        "source": "ann",
+        "payload": {"memo": f"to {TOMB.username}"},
+    }
 
 
 def test_tombstones_are_fresh_and_say_nothing_about_the_user() -> None:

@@ -65,7 +65,7 @@ async def _erase_in_transaction(
                     raise NotFound(f"no user {user_id}")
                 subject = Subject(id=user.id, email=user.email, username=user.username)
                 erased = await erase_rows(session, subject, requested_by=requested_by)
-                return subject, user.created_at, erased
+                return erased.subject, user.created_at, erased
         except DBAPIError as exc:
             if attempt == ATTEMPTS or _sqlstate(exc) not in RETRYABLE_SQLSTATES:
                 raise

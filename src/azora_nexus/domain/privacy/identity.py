@@ -1,10 +1,14 @@
 """Who is being erased, the anonymous stand-in that replaces them, and text scrubbing.
 
-Anything Nexus keeps may name the user by id, email or username. The id and the email are
-distinctive enough to be matched anywhere inside a string; the username only as a whole
-word (case-insensitive), so that "ann" is found in "paid by ann" but not in "annual".
-A username that is an ordinary word ("course") will also be replaced where someone else
-used that word: erasure prefers removing too much to leaving the person findable.
+Erasure finds what belongs to the user **by id only**: rows by their keys, events by
+`userId`, and someone else's event only when one of its payload values holds the user's id
+or the id of one of their wallets (`Subject.ties`). Never by text: a user named "finance",
+or one named like another user in other case, must not touch anybody else's data.
+
+Inside what is tied to the user that way (their own rows, the payload of an event tied to
+them), their id, email and username are then replaced: the id and the email anywhere in a
+string, the username only as a whole word (case-insensitive), so that "ann" is found in
+"paid by ann" but not in "annual". An event's type, source and timestamp are never rewritten.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import hashlib
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 ERASED_EMAIL_DOMAIN = "erased.invalid"
@@ -48,6 +53,33 @@ class Subject:
     id: uuid.UUID
     email: str
     username: str
+    # Wallets the user held (now the tombstone's): events of others name them by these.
+    wallet_ids: frozenset[uuid.UUID] = frozenset()
+
+    def with_wallets(self, wallet_ids: Iterable[uuid.UUID]) -> Subject:
+        """The same subject, also recognised by these wallets' ids."""
+        return replace(self, wallet_ids=self.wallet_ids | frozenset(wallet_ids))
+
+    def id_texts(self) -> list[str]:
+        """The ids that tie a record to the user, as text (lower case, as uuids print)."""
+        return [str(self.id), *sorted(str(w) for w in self.wallet_ids)]
+
+    def ties(self, value: Any) -> bool:
+        """Whether a JSON-like value holds the user's id or one of their wallets' ids in one
+        of its strings: the only way an event of someone else is found to concern them."""
+        if isinstance(value, str):
+            lowered = value.lower()
+            return any(i in lowered for i in self.id_texts())
+        if isinstance(value, dict):
+            return any(self.ties(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return any(self.ties(v) for v in value)
+        return False
+
+    def scrub_event(self, event: dict[str, Any], tombstone: Tombstone) -> dict[str, Any]:
+        """A copy of an event (wire envelope or archive document) tied to the user, with its
+        payload scrubbed; its type, source, ids and times are left as they are."""
+        return {**event, "payload": self.scrub(event.get("payload"), tombstone)}
 
     def _anywhere(self) -> re.Pattern[str]:
         return re.compile(f"{re.escape(str(self.id))}|{re.escape(self.email)}", re.IGNORECASE)
@@ -55,24 +87,9 @@ class Subject:
     def _word(self) -> re.Pattern[str]:
         return re.compile(rf"(?<![\w.@-]){re.escape(self.username)}(?![\w@-])", re.IGNORECASE)
 
-    def sql_pattern(self) -> str:
-        """A PostgreSQL regular expression (for `~*`) matching text that may name the user."""
-        # Python's re.escape output is a valid ARE for ids, emails and usernames.
-        return "|".join(re.escape(s) for s in (str(self.id), self.email, self.username))
-
     def names_text(self, text: str) -> bool:
         """Whether `text` holds the user's id or email, or their username as a word."""
         return bool(self._anywhere().search(text) or self._word().search(text))
-
-    def mentions(self, value: Any) -> bool:
-        """Whether a JSON-like value names the user in any of its strings."""
-        if isinstance(value, str):
-            return self.names_text(value)
-        if isinstance(value, dict):
-            return any(self.mentions(v) for v in value.values())
-        if isinstance(value, list | tuple):
-            return any(self.mentions(v) for v in value)
-        return False
 
     def scrub_text(self, text: str, tombstone: Tombstone) -> str:
         """`text` with the user's id, email and username replaced by the tombstone's."""

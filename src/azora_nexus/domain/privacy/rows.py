@@ -45,17 +45,21 @@ from azora_nexus.sync import invalidate_after_commit
 SOURCE = "users"
 REDACTED = "[erased]"
 
-_MENTIONING_OUTBOX = text(
-    "SELECT id, payload FROM outbox WHERE user_id IS DISTINCT FROM :uid AND payload::text ~* :re"
+# Candidates only (a uuid's text inside the payload); `Subject.ties` decides on the values.
+_TIED_OUTBOX = text(
+    "SELECT id, payload FROM outbox "
+    "WHERE user_id IS DISTINCT FROM :uid AND lower(payload::text) LIKE ANY(:patterns)"
 )
 _SET_OUTBOX_PAYLOAD = text("UPDATE outbox SET payload = CAST(:payload AS jsonb) WHERE id = :id")
 
 
 @dataclass(frozen=True)
 class Erased:
-    """What the transaction did: the tombstone that replaces the user."""
+    """What the transaction did: the tombstone that replaces the user, and the user as the
+    traces outside PostgreSQL name them (their id and their former wallets')."""
 
     tombstone: Tombstone
+    subject: Subject
 
 
 def _repoint(model: type[Any], column: str, subject: Subject, tombstone: Tombstone) -> Update:
@@ -156,14 +160,15 @@ async def _move_courses(
 
 
 async def rewrite_outbox(session: AsyncSession, subject: Subject, tomb: Tombstone) -> int:
-    """Events for the user go; events for others that name the user name the tombstone.
-    Answers how many rows it changed."""
+    """Events for the user go; events for others tied to the user by id (`Subject.ties`)
+    name the tombstone instead. Answers how many rows it changed."""
     uid = str(subject.id)
     deleted = await session.execute(text("DELETE FROM outbox WHERE user_id = :uid"), {"uid": uid})
     changed: int = getattr(deleted, "rowcount", 0)
-    rows = await session.execute(_MENTIONING_OUTBOX, {"uid": uid, "re": subject.sql_pattern()})
+    patterns = [f"%{i}%" for i in subject.id_texts()]
+    rows = await session.execute(_TIED_OUTBOX, {"uid": uid, "patterns": patterns})
     for row in rows.all():
-        if subject.mentions(row.payload):
+        if subject.ties(row.payload):
             scrubbed = subject.scrub(row.payload, tomb)
             await session.execute(
                 _SET_OUTBOX_PAYLOAD, {"id": row.id, "payload": orjson.dumps(scrubbed).decode()}
@@ -188,6 +193,7 @@ async def erase_rows(session: AsyncSession, subject: Subject, *, requested_by: R
     )
     await session.flush()
     wallet_ids = await _move_wallets(session, subject, tomb)
+    subject = subject.with_wallets(wallet_ids)
     await _move_work(session, subject, tomb)
     await _rewrite_ledger(session, subject, tomb, wallet_ids)
     course_ids = await _move_courses(session, subject, tomb)
@@ -217,4 +223,4 @@ async def erase_rows(session: AsyncSession, subject: Subject, *, requested_by: R
         ],
         patterns=[keys.user_keys(subject.id)],
     )
-    return Erased(tombstone=tomb)
+    return Erased(tombstone=tomb, subject=subject)

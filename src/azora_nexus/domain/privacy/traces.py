@@ -5,9 +5,10 @@ It runs after the erasing transaction commits, in an order that leaves no copy b
 2. wait until the relay has put every outbox row up to the newest onto the stream: a row it
    read before being rewritten is then on the stream, where step 4 finds it;
 3. wait until the archiver has stored everything on the stream in Mongo;
-4. delete the stream entries for the user, and those for others that name the user (a
-   stream entry cannot be rewritten) after handing their scrubbed copies to the archive;
-5. in the archive, delete the user's events and scrub the others that name them;
+4. delete the stream entries for the user, and those for others tied to the user by id
+   (`Subject.ties`; a stream entry cannot be rewritten) after handing their scrubbed copies
+   to the archive;
+5. in the archive, delete the user's events and scrub the others tied to them by id;
 6. delete the user's `activity` and `content` documents, and any cache entry of theirs
    left under an older cache epoch.
 """
@@ -133,11 +134,11 @@ async def scrub_stream(stores: TraceStores, subject: Subject, tomb: Tombstone) -
             if body is None:
                 continue
             event = orjson.loads(body)
-            if event.get("userId") != uid and not subject.mentions(event):
+            if event.get("userId") != uid and not subject.ties(event.get("payload")):
                 continue
             doomed.append(_text(entry_id))
             if event.get("userId") != uid:
-                scrubbed = subject.scrub(event, tomb) | {"id": _text(entry_id)}
+                scrubbed = subject.scrub_event(event, tomb) | {"id": _text(entry_id)}
                 kept.append(Event.from_wire(scrubbed))
         if len(entries) < SCAN_CHUNK:
             break
@@ -155,21 +156,21 @@ async def scrub_archive(
     *,
     since: datetime,
 ) -> None:
-    """The archive keeps no event for the user and no mention of them in anyone else's."""
+    """The archive keeps no event for the user, and anyone else's event tied to them by id
+    names the tombstone instead."""
     events = stores.documents.events
     await events.delete_many({"userId": str(subject.id)})
     for event in kept:
         document = to_document(event)
         await events.replace_one({"_id": document["_id"]}, document, upsert=True)
     since_ms = int((since - CLOCK_SLACK).timestamp() * 1000)
-    naming = [
+    tied = [
         document
         async for document in events.find({"ms": {"$gte": since_ms}})
-        if subject.mentions({k: v for k, v in document.items() if k != "_id"})
+        if subject.ties(document.get("payload"))
     ]
-    for document in naming:
-        scrubbed = subject.scrub(document, tomb) | {"_id": document["_id"]}
-        await events.replace_one({"_id": document["_id"]}, scrubbed)
+    for document in tied:
+        await events.replace_one({"_id": document["_id"]}, subject.scrub_event(document, tomb))
 
 
 async def scrub_documents(stores: TraceStores, subject: Subject) -> None:
