@@ -11,7 +11,7 @@ from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from azora_nexus.api.paging import Page, PageRequest, next_cursor
+from azora_nexus.domain.paging import Page, PageRequest, next_cursor
 from azora_nexus.errors import Invalid
 
 RowT = TypeVar("RowT")

@@ -10,13 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from azora_nexus.api.deps import SessionDep
-from azora_nexus.api.paging import Page, PageDep
+from azora_nexus.api.paging import PageDep
 from azora_nexus.api.responses import errors
 from azora_nexus.api.routes.cache import AdminPrincipal
 from azora_nexus.domain.keyset import page_by_creation
 from azora_nexus.domain.ledger.models import Wallet
 from azora_nexus.domain.ledger.schemas import WalletPublic
 from azora_nexus.domain.ledger.views import wallet_public
+from azora_nexus.domain.paging import Page
 from azora_nexus.domain.users.models import User
 from azora_nexus.domain.users.schemas import UserPublic
 from azora_nexus.domain.users.service import public_user

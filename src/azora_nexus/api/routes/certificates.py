@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from azora_nexus.api.deps import CurrentPrincipal, SessionDep
-from azora_nexus.api.paging import Page, PageDep
+from azora_nexus.api.paging import PageDep
 from azora_nexus.api.responses import errors
 from azora_nexus.domain.education import service
 from azora_nexus.domain.education.schemas import CertificatePublic
+from azora_nexus.domain.paging import Page
 
 router = APIRouter(prefix="/api/certificates", tags=["education"])
 

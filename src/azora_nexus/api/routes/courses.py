@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from azora_nexus.api.deps import CurrentPrincipal, NexusDep, PrivilegedPrincipal, SessionDep
-from azora_nexus.api.paging import Page, PageDep
+from azora_nexus.api.paging import PageDep
 from azora_nexus.api.responses import errors
 from azora_nexus.domain.education import service
 from azora_nexus.domain.education.schemas import (
@@ -16,6 +16,7 @@ from azora_nexus.domain.education.schemas import (
     CourseSummary,
     EnrollmentPublic,
 )
+from azora_nexus.domain.paging import Page
 
 router = APIRouter(prefix="/api/courses", tags=["education"])
 

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from azora_nexus.api.deps import CurrentPrincipal, SessionDep
-from azora_nexus.api.paging import Page, PageDep
+from azora_nexus.api.paging import PageDep
 from azora_nexus.api.responses import errors
 from azora_nexus.domain.marketplace import service
 from azora_nexus.domain.marketplace.schemas import (
@@ -16,6 +16,7 @@ from azora_nexus.domain.marketplace.schemas import (
     JobCreate,
     JobPublic,
 )
+from azora_nexus.domain.paging import Page
 
 router = APIRouter(prefix="/api/jobs", tags=["marketplace"])
 

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from azora_nexus.api.deps import CurrentPrincipal, SessionDep
-from azora_nexus.api.paging import Page, PageDep
+from azora_nexus.api.paging import PageDep
 from azora_nexus.api.responses import errors
 from azora_nexus.domain.ledger import service, transfers
 from azora_nexus.domain.ledger.schemas import (
@@ -17,6 +17,7 @@ from azora_nexus.domain.ledger.schemas import (
     WalletEntry,
     WalletPublic,
 )
+from azora_nexus.domain.paging import Page
 
 router = APIRouter(prefix="/api/wallets", tags=["wallets"])
 

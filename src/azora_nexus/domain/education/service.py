@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from azora_nexus.api.paging import Page, PageRequest
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.cache import keys
 from azora_nexus.cache.cache import Cache
@@ -25,6 +24,7 @@ from azora_nexus.domain.education.schemas import (
     EnrollmentPublic,
 )
 from azora_nexus.domain.keyset import page_by_creation
+from azora_nexus.domain.paging import Page, PageRequest
 from azora_nexus.errors import DuplicateKey, NotFound
 from azora_nexus.events.outbox import add_event
 from azora_nexus.sync import invalidate_after_commit, read_through

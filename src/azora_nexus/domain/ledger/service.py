@@ -7,7 +7,6 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from azora_nexus.api.paging import Page, PageRequest
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.cache import keys
 from azora_nexus.domain.access import active_user, require_owner_or_privileged, subject_user_id
@@ -16,6 +15,7 @@ from azora_nexus.domain.ledger.accounts import ensure_wallet
 from azora_nexus.domain.ledger.models import Currency, Wallet
 from azora_nexus.domain.ledger.schemas import WalletCreate, WalletPublic
 from azora_nexus.domain.ledger.views import wallet_public
+from azora_nexus.domain.paging import Page, PageRequest
 from azora_nexus.errors import DuplicateKey, NotFound
 from azora_nexus.events.outbox import add_event
 from azora_nexus.sync import invalidate_after_commit

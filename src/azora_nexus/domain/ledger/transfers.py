@@ -11,7 +11,6 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from azora_nexus.api.paging import Page, PageRequest, next_cursor
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.cache import keys
 from azora_nexus.domain.access import require_owner_or_privileged
@@ -21,6 +20,7 @@ from azora_nexus.domain.ledger.postings import Posting, post_transaction
 from azora_nexus.domain.ledger.schemas import TransactionPublic, TransferRequest, WalletEntry
 from azora_nexus.domain.ledger.service import find_wallet
 from azora_nexus.domain.ledger.views import transaction_public
+from azora_nexus.domain.paging import Page, PageRequest, next_cursor
 from azora_nexus.errors import CurrencyMismatch, Invalid, NotFound
 from azora_nexus.events.envelope import NewEvent
 from azora_nexus.events.outbox import new_event

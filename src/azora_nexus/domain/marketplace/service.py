@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from azora_nexus.api.paging import Page, PageRequest
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.domain.access import active_user, subject_user_id
 from azora_nexus.domain.keyset import page_by_creation
@@ -20,6 +19,7 @@ from azora_nexus.domain.marketplace.schemas import (
     JobCreate,
     JobPublic,
 )
+from azora_nexus.domain.paging import Page, PageRequest
 from azora_nexus.errors import Conflict, DuplicateKey, Forbidden, NotFound
 from azora_nexus.events.outbox import add_event
 
