@@ -8,9 +8,9 @@ import asyncio
 from typing import Any
 
 from httpx import AsyncClient
-from life import ADMIN, Node, Person, ok
 
 from azora_nexus.documents.client import Documents
+from tests.sovereignty.life import ADMIN, Node, Person, ok
 
 
 async def register(http: AsyncClient, username: str) -> Person:
