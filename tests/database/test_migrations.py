@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, make_url
 from azora_nexus.backends import BackendUrls
 from azora_nexus.database.engine import create_engine
 from azora_nexus.database.migrate import alembic_config, downgrade, upgrade
-from azora_nexus.database.models import metadata
+from azora_nexus.domain.tables import metadata
 
 MODEL_TABLES = set(metadata.tables)
 

@@ -14,18 +14,18 @@ from sqlalchemy.orm import selectinload
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.database.engine import Database, open_database
-from azora_nexus.database.models import (
-    Course,
+from azora_nexus.domain.education.models import Course, Lesson
+from azora_nexus.domain.ledger.models import (
+    Currency,
     LedgerPosting,
     LedgerTransaction,
-    Lesson,
-    OutboxEvent,
-    Profile,
     SystemAccount,
-    User,
+    SystemAccountKind,
+    TransactionKind,
     Wallet,
 )
-from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind
+from azora_nexus.domain.users.models import Profile, User
+from azora_nexus.events.models import OutboxEvent
 
 SMALLEST = Decimal("0.000000000000000001")
 

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from azora_nexus.database.engine import create_engine
-from azora_nexus.database.models import metadata
+from azora_nexus.domain.tables import metadata
 
 
 def run_with(connection: Connection) -> None:

@@ -20,12 +20,12 @@ from azora_nexus.auth.passwords import verify_password
 from azora_nexus.auth.ratelimit import LoginLimits, count_attempt
 from azora_nexus.auth.tokens import Principal, Role
 from azora_nexus.database.engine import Database
-from azora_nexus.database.models import User
 from azora_nexus.domain.privacy.identity import Subject, subject_hash
 from azora_nexus.domain.privacy.revocation import ERASED_KEY, mark_erased, unmark_erased
 from azora_nexus.domain.privacy.rights import require_self_or_admin
 from azora_nexus.domain.privacy.rows import Erased, erase_rows
 from azora_nexus.domain.privacy.traces import TraceStores, scrub_traces
+from azora_nexus.domain.users.models import User
 from azora_nexus.errors import Forbidden, Invalid, NotFound
 
 # A concurrent writer (say, accepting an application to the user's job) can lock the same

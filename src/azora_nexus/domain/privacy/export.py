@@ -13,24 +13,16 @@ from sqlalchemy.orm import selectinload
 
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.database.engine import Database
-from azora_nexus.database.models import (
-    Achievement,
-    Application,
-    Certificate,
-    Contract,
-    Enrollment,
-    Job,
-    LedgerPosting,
-    LedgerTransaction,
-    User,
-    Wallet,
-)
 from azora_nexus.documents.client import Document, Documents
+from azora_nexus.domain.education.models import Achievement, Certificate, Enrollment
 from azora_nexus.domain.education.schemas import CertificatePublic, EnrollmentPublic
+from azora_nexus.domain.ledger.models import LedgerPosting, LedgerTransaction, Wallet
 from azora_nexus.domain.ledger.views import transaction_public, wallet_public
 from azora_nexus.domain.marketplace.escrow import contract_public
+from azora_nexus.domain.marketplace.models import Application, Contract, Job
 from azora_nexus.domain.marketplace.service import application_public, job_public
 from azora_nexus.domain.privacy.rights import require_self_or_admin
+from azora_nexus.domain.users.models import User
 from azora_nexus.domain.users.service import public_user
 from azora_nexus.errors import NotFound
 from azora_nexus.events.bus import EventBus

@@ -21,24 +21,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.cache import keys
-from azora_nexus.database.models import (
+from azora_nexus.domain.education.models import Course, Enrollment
+from azora_nexus.domain.ledger.models import LedgerPosting, LedgerTransaction, Wallet
+from azora_nexus.domain.marketplace.models import (
     Application,
+    ApplicationStatus,
     Contract,
-    Course,
-    Enrollment,
     Job,
-    LedgerPosting,
-    LedgerTransaction,
-    User,
-    Wallet,
+    JobStatus,
 )
-from azora_nexus.domain.marketplace.models import ApplicationStatus, JobStatus
 from azora_nexus.domain.privacy.identity import (
     UNUSABLE_PASSWORD_HASH,
     Subject,
     Tombstone,
     subject_hash,
 )
+from azora_nexus.domain.users.models import User
 from azora_nexus.events.outbox import add_event
 from azora_nexus.sync import invalidate_after_commit
 

@@ -1,4 +1,5 @@
-"""Every table Nexus has, imported in one place so Alembic and the tests see them all."""
+"""Every table Nexus has, in one place so Alembic and the tests see them all (each domain
+imports its own tables from its models.py, never from here)."""
 
 from __future__ import annotations
 
