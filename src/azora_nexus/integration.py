@@ -204,7 +204,7 @@ class Integration:
         user_id: str | None = None,
     ) -> Event:
         """An event with no write behind it, straight onto the stream; Invalid if unknown."""
-        return await self.nexus.publish(event_type, payload, source=source, user_id=user_id)
+        return await self.nexus.events.publish(event_type, payload, source=source, user_id=user_id)
 
 
 @asynccontextmanager

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 from redis.asyncio import Redis
 
 from azora_nexus.auth.tokens import resolve_secret
-from azora_nexus.backends import BackendUrls, start_backends
+from azora_nexus.backends import BackendUrls, attach_backends, start_backends
 from azora_nexus.cache.cache import Cache, CacheOptions, open_cache
 from azora_nexus.cache.client import open_redis
 from azora_nexus.config import Settings
@@ -20,7 +19,6 @@ from azora_nexus.database.migrate import upgrade
 from azora_nexus.documents.client import Documents, open_documents
 from azora_nexus.events.background import open_events
 from azora_nexus.events.bus import EventBus
-from azora_nexus.events.envelope import Event
 from azora_nexus.events.relay import Relay
 from azora_nexus.events.tailer import StreamTailer
 from azora_nexus.sync import bind_cache
@@ -42,31 +40,37 @@ class Nexus:
     tailer: StreamTailer
     relay: Relay
 
-    async def publish(
-        self,
-        event_type: str,
-        payload: dict[str, Any],
-        *,
-        source: str,
-        user_id: str | None = None,
-    ) -> Event:
-        """Publish an event that has no database write behind it (`POST /events` does this)."""
-        return await self.events.publish(event_type, payload, source=source, user_id=user_id)
+
+@asynccontextmanager
+async def open_backends(
+    settings: Settings, *, migrate_to: str | None = None, attach: bool = False
+) -> AsyncIterator[BackendUrls]:
+    """Start the embedded server of every backend with no URL, then migrate to `migrate_to`
+    (a revision, "head") when given: the one place Nexus does both, in this order.
+
+    With `attach`, the servers of an `azora up` already running on the data dir are used
+    instead of starting them (the CLI's seed beside a running node).
+    """
+    async with (attach_backends if attach else start_backends)(settings) as urls:
+        if migrate_to is not None:
+            await upgrade(urls.database, migrate_to)
+        yield urls
 
 
 @asynccontextmanager
 async def open_nexus(
-    settings: Settings, *, migrate: bool = False, background: bool = True
+    settings: Settings, *, migrate: bool = False, background: bool = True, attach: bool = False
 ) -> AsyncIterator[Nexus]:
-    """Start what is embedded, connect to everything, and close it all on exit.
+    """Start what is embedded (or `attach` to a running node's servers), migrate to head
+    with `migrate`, connect to everything, and close it all on exit.
 
     With `background`, the outbox relay, the stream tailer and the archiver run meanwhile.
     """
     timeout_s = settings.backend_timeout_s
     async with AsyncExitStack() as stack:
-        urls = await stack.enter_async_context(start_backends(settings))
-        if migrate:
-            await upgrade(urls.database)
+        urls = await stack.enter_async_context(
+            open_backends(settings, migrate_to="head" if migrate else None, attach=attach)
+        )
         db = await stack.enter_async_context(
             open_database(urls.database, timeout_s=timeout_s, pool_size=settings.db_pool_size)
         )

@@ -31,7 +31,9 @@ async def archived(nexus: Nexus) -> int:
 
 async def test_every_event_is_archived_under_its_id(nexus: Nexus) -> None:
     published = [
-        await nexus.publish("system.alert", {"n": i}, source="tests", user_id="u1" if i else None)
+        await nexus.events.publish(
+            "system.alert", {"n": i}, source="tests", user_id="u1" if i else None
+        )
         for i in range(30)
     ]
     await eventually(lambda: _equals(archived(nexus), 30))
@@ -55,13 +57,13 @@ async def test_events_published_while_no_archiver_runs_are_archived_later(
 ) -> None:
     async with open_nexus(settings, background=False) as quiet:
         for i in range(20):
-            await quiet.publish("system.alert", {"n": i}, source="tests")
+            await quiet.events.publish("system.alert", {"n": i}, source="tests")
     async with open_nexus(settings) as nexus:
         await eventually(lambda: _equals(archived(nexus), 20))
 
 
 async def test_archiving_the_same_events_twice_keeps_one_copy(nexus: Nexus) -> None:
-    events = [await nexus.publish("system.alert", {"n": i}, source="t") for i in range(5)]
+    events = [await nexus.events.publish("system.alert", {"n": i}, source="t") for i in range(5)]
     await eventually(lambda: _equals(archived(nexus), 5))
     await Archive(nexus.documents).store(events)
     assert await archived(nexus) == 5
@@ -76,7 +78,9 @@ async def test_history_continues_seamlessly_from_the_archive_past_the_stream_cap
         for i in range(450):
             event_type = "system.alert" if i % 3 else "system.health.check"
             user_id = "u1" if i % 2 else None
-            published.append(await nexus.publish(event_type, {"n": i}, source="t", user_id=user_id))
+            published.append(
+                await nexus.events.publish(event_type, {"n": i}, source="t", user_id=user_id)
+            )
             if i % 50 == 49:
                 # The archiver must keep up with a cap this small (100k in production).
                 await eventually(partial(_archived_at_least, nexus, i + 1))

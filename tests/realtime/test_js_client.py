@@ -50,9 +50,9 @@ async def test_js_subscribes_with_patterns_receives_and_unsubscribes(
     ack = await client.send("subscribe", {"types": ["education.*", "system.alert"]})
     assert ack == {"ok": True, "subscribed": ["education.*", "system.alert"]}
     assert (await client.send("subscribe", {"types": ["nope"]}))["ok"] is False
-    enrolled = await node.nexus.publish("education.course.enrolled", {"c": "1"}, source="t")
-    await node.nexus.publish("finance.wallet.created", {"w": "1"}, source="t")
-    alert = await node.nexus.publish("system.alert", {"m": "1"}, source="t")
+    enrolled = await node.nexus.events.publish("education.course.enrolled", {"c": "1"}, source="t")
+    await node.nexus.events.publish("finance.wallet.created", {"w": "1"}, source="t")
+    alert = await node.nexus.events.publish("system.alert", {"m": "1"}, source="t")
     await client.wait_for("event", 2)
     assert [(e["name"], e["data"]) for e in client.events] == [
         ("education.course.enrolled", enrolled.to_wire()),
@@ -60,8 +60,8 @@ async def test_js_subscribes_with_patterns_receives_and_unsubscribes(
     ]
     ack = await client.send("unsubscribe", {"types": ["education.*"]})
     assert ack["ok"] is True
-    await node.nexus.publish("education.course.enrolled", {"c": "2"}, source="t")
-    last = await node.nexus.publish("system.alert", {"m": "2"}, source="t")
+    await node.nexus.events.publish("education.course.enrolled", {"c": "2"}, source="t")
+    last = await node.nexus.events.publish("system.alert", {"m": "2"}, source="t")
     await client.wait_for("event", 3)
     assert client.ids == [enrolled.id, alert.id, last.id]
     pong = await client.send("ping")
@@ -74,10 +74,10 @@ async def test_js_user_never_sees_another_users_events(node: Node, js: StartJs) 
     for client in (user_a, user_b):
         await client.wait_for("connected")
         await client.send("subscribe", {"types": ["finance.*"]})
-    for_b = await node.nexus.publish(
+    for_b = await node.nexus.events.publish(
         "finance.mining.reward", {"amount": "1"}, source="t", user_id="b"
     )
-    for_a = await node.nexus.publish(
+    for_a = await node.nexus.events.publish(
         "finance.mining.reward", {"amount": "2"}, source="t", user_id="a"
     )
     await user_a.wait_for("event")
@@ -99,7 +99,7 @@ async def test_js_resumes_after_disconnect_while_events_keep_flowing(
 
     async def keep_publishing() -> None:
         while not stop.is_set() or len(published) < 300:
-            published.append((await node.nexus.publish("system.alert", {}, source="t")).id)
+            published.append((await node.nexus.events.publish("system.alert", {}, source="t")).id)
             if len(published) % 10 == 0:
                 await asyncio.sleep(0.002)
 

@@ -113,7 +113,7 @@ async def test_a_client_resumes_on_another_node_after_kill_9_mid_burst(
 
     async def burst() -> None:
         while not stop.is_set() or len(published) < 600:
-            event = await publisher.publish(
+            event = await publisher.events.publish(
                 "finance.mining.reward", {"amount": "1.00"}, source="t", user_id="u1"
             )
             published.append(event.id)

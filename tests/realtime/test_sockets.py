@@ -17,7 +17,7 @@ from tests.realtime.socket_client import Connect, Node, serve
 
 
 async def alert(node: Node, message: str, user_id: str | None = None) -> Event:
-    return await node.nexus.publish(
+    return await node.nexus.events.publish(
         "system.alert", {"message": message}, source="tests", user_id=user_id
     )
 
@@ -69,7 +69,7 @@ async def test_a_subscriber_receives_the_envelope_under_the_event_type(
     client = await connect(node.url, node.token(Role.USER, "u1"))
     ack = await client.subscribe(["finance.transaction.completed"])
     assert ack == {"ok": True, "subscribed": ["finance.transaction.completed"]}
-    event = await node.nexus.publish(
+    event = await node.nexus.events.publish(
         "finance.transaction.completed",
         {"walletId": "w1", "amount": "100.00"},
         source="payment-service",
@@ -100,11 +100,11 @@ async def test_polling_transport_delivers_too(node: Node, connect: Connect) -> N
 async def test_a_pattern_matches_its_domain_only(node: Node, connect: Connect) -> None:
     client = await connect(node.url, node.token(Role.USER, "u1"))
     assert await client.subscribe(["education.*"]) == {"ok": True, "subscribed": ["education.*"]}
-    await node.nexus.publish("finance.wallet.created", {"walletId": "w"}, source="tests")
-    enrolled = await node.nexus.publish(
+    await node.nexus.events.publish("finance.wallet.created", {"walletId": "w"}, source="tests")
+    enrolled = await node.nexus.events.publish(
         "education.course.enrolled", {"courseId": "c"}, source="tests"
     )
-    issued = await node.nexus.publish(
+    issued = await node.nexus.events.publish(
         "education.certificate.issued", {"courseId": "c"}, source="tests"
     )
     await client.wait_for(2)
@@ -161,7 +161,9 @@ async def test_unsubscribe_stops_delivery_of_those_types(node: Node, connect: Co
     ack = await client.sio.call("unsubscribe", {"types": ["system.alert"]}, timeout=5)
     assert ack == {"ok": True, "unsubscribed": ["system.alert"], "subscribed": ["finance.*"]}
     await alert(node, "not for you")
-    created = await node.nexus.publish("finance.wallet.created", {"walletId": "w"}, source="t")
+    created = await node.nexus.events.publish(
+        "finance.wallet.created", {"walletId": "w"}, source="t"
+    )
     await client.wait_for(1)
     await asyncio.sleep(0.2)
     assert client.ids == [created.id]

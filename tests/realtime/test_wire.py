@@ -19,7 +19,7 @@ from tests.realtime.socket_client import Connect, Node
 
 
 async def alert(node: Node, message: str) -> Event:
-    return await node.nexus.publish("system.alert", {"message": message}, source="tests")
+    return await node.nexus.events.publish("system.alert", {"message": message}, source="tests")
 
 
 def slow_consumers_dropped() -> float:

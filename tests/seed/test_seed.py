@@ -6,10 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from azora_nexus.auth.passwords import verify_password
+from azora_nexus.cli.seed import seed_world as seed
 from azora_nexus.config import Settings
 from azora_nexus.domain.seed import catalog, plan
 from azora_nexus.domain.seed.plan import SeedSize
-from azora_nexus.domain.seed.runner import seed
 from tests.seed.seed_support import (
     fetch,
     ledger_problems,

@@ -20,15 +20,16 @@ console = Console()
 
 def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
     """Upgrade the database schema (starting embedded PostgreSQL if DATABASE_URL is unset)."""
-    from azora_nexus.backends import start_backends
     from azora_nexus.database.migrate import upgrade
+    from azora_nexus.nexus import open_backends
 
     settings = Settings()
 
     async def run() -> None:
-        async with start_backends(settings) as urls:
-            await upgrade(urls.database, revision)
+        async with open_backends(settings, migrate_to=revision):
+            pass
 
+    # With DATABASE_URL set, no embedded Redis or Mongo is started just to migrate.
     if settings.database_url:
         asyncio.run(upgrade(settings.database_url, revision))
     else:

@@ -23,11 +23,10 @@ import uvloop
 
 from azora_nexus.app import create_app
 from azora_nexus.auth.tokens import resolve_secret
-from azora_nexus.backends import start_backends
 from azora_nexus.config import Settings
-from azora_nexus.database.migrate import upgrade
 from azora_nexus.errors import BadRequest
 from azora_nexus.metrics import MULTIPROCESS_DIR
+from azora_nexus.nexus import open_backends
 from azora_nexus.realtime.direct import DirectWebSocket
 from azora_nexus.workers.intake import Intake
 from azora_nexus.workers.routing import Router
@@ -250,8 +249,7 @@ async def serve(settings: Settings, workers: int, holder: list[Stoppable]) -> No
 async def migrated_backends(settings: Settings) -> AsyncIterator[Settings]:
     """Start the embedded backends `settings` names no URL for, migrate, and yield the
     settings of a node on them (every URL set); the backends stop when the context ends."""
-    async with start_backends(settings) as urls:
-        await upgrade(urls.database)
+    async with open_backends(settings, migrate_to="head") as urls:
         yield settings.model_copy(
             update={
                 "database_url": urls.database,

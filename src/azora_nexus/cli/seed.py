@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,11 @@ from rich.progress import (
 )
 
 from azora_nexus.config import Settings
+
+if TYPE_CHECKING:
+    from azora_nexus.domain.seed.concurrency import Progress as SeedProgress
+    from azora_nexus.domain.seed.plan import SeedSize
+    from azora_nexus.domain.seed.report import SeedReport
 
 console = Console(stderr=True)
 
@@ -60,6 +65,20 @@ def phase_bars() -> Iterator[PhaseBars]:
         bars.finish()
 
 
+async def seed_world(
+    settings: Settings, size: SeedSize, progress: SeedProgress | None = None
+) -> SeedReport:
+    """The demo world of `size` in the data dir's database (migrated first): beside a running
+    `azora up` on its servers, otherwise on servers started for the run."""
+    from azora_nexus.domain.seed.concurrency import NoProgress
+    from azora_nexus.domain.seed.runner import seed_into
+    from azora_nexus.nexus import open_nexus
+
+    # No background tasks: the seed's events wait in the outbox for a node to relay them.
+    async with open_nexus(settings, migrate=True, background=False, attach=True) as nexus:
+        return await seed_into(nexus, size, progress or NoProgress())
+
+
 Count = Annotated[int, typer.Option(help="how many (0 or more)")]
 
 
@@ -70,7 +89,6 @@ def seed(users: Count = 100, courses: Count = 10, jobs: Count = 20, transfers: C
 
     from azora_nexus.domain.seed import catalog
     from azora_nexus.domain.seed.plan import SeedSize
-    from azora_nexus.domain.seed.runner import seed as seed_world
 
     # Checked here (Invalid: one line, exit 1) rather than by click, whose error is a panel.
     size = SeedSize(users=users, courses=courses, jobs=jobs, transfers=transfers)

@@ -62,7 +62,7 @@ async def publish_event(
 ) -> dict[str, str]:
     """Publish an event; 202 with the id the bus gave it."""
     publish = parse_publish(await read_body(request, MAX_BODY_BYTES))
-    event = await nexus.publish(
+    event = await nexus.events.publish(
         publish.type, publish.payload, source=publish.source, user_id=publish.user_id
     )
     return {"id": event.id}
