@@ -9,6 +9,7 @@ from typing import Any
 import socketio
 from fastapi import FastAPI
 
+from azora_nexus.api.body_limit import BodyLimits, limit_body
 from azora_nexus.api.errors import install_error_handlers
 from azora_nexus.api.router import router
 from azora_nexus.compat import check_tested_versions
@@ -47,6 +48,26 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
     return api
 
 
+class NexusApp(socketio.ASGIApp):  # type: ignore[misc]
+    """Socket.IO under `/socket.io`, FastAPI for the rest, and every request body capped
+    before either of them (or any authentication) sees it."""
+
+    def __init__(self, sio: socketio.AsyncServer, api: FastAPI, limits: BodyLimits) -> None:
+        super().__init__(sio, other_asgi_app=api, socketio_path="socket.io")
+        self.limits = limits
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await limit_body(self.limits, super().__call__, scope, receive, send)
+
+
+def body_limits(settings: Settings) -> BodyLimits:
+    """The body limits `settings` asks for: one for `/events`, one for everything else."""
+    return BodyLimits(
+        max_bytes=settings.max_body_bytes,
+        by_path={"/events": settings.max_event_body_bytes},
+    )
+
+
 def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "") -> Any:
     """The ASGI app: Socket.IO under `/socket.io`, everything else to FastAPI.
 
@@ -60,7 +81,7 @@ def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "
     )
     api.state.sio = sio
     api.state.realtime = Realtime(sio)
-    app = socketio.ASGIApp(sio, other_asgi_app=api, socketio_path="socket.io")
+    app = NexusApp(sio, api, body_limits(settings))
     return polls_close_their_connection(app) if sid_prefix else app
 
 

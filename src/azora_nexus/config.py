@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     socket_connect_timeout_s: float = Field(
         default=10.0, gt=0, validation_alias="AZORA_SOCKET_CONNECT_TIMEOUT_S"
     )
+    # Request bodies (api/body_limit.py): refused with 413 past this many bytes, while they
+    # stream in and before any route or authentication runs; `/events` has its own limit.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, validation_alias="AZORA_MAX_BODY_BYTES")
+    max_event_body_bytes: int = Field(
+        default=64 * 1024, ge=1, validation_alias="AZORA_MAX_EVENT_BODY_BYTES"
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -10,15 +10,12 @@ from pydantic import ValidationError
 
 from azora_nexus.api.deps import CurrentPrincipal, NexusDep, PrivilegedPrincipal
 from azora_nexus.errors import Invalid, PayloadTooLarge
-from azora_nexus.events.bus import MAX_EVENT_BYTES
 from azora_nexus.events.envelope import parse_event_id
 from azora_nexus.events.history import EventFilter
 from azora_nexus.events.schemas import EventTypeInfo, PublishRequest
 from azora_nexus.events.taxonomy import EVENT_TYPES, TypeSelector
 
 router = APIRouter(tags=["events"])
-
-MAX_BODY_BYTES = MAX_EVENT_BYTES
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -61,7 +58,7 @@ async def publish_event(
     request: Request, nexus: NexusDep, _: PrivilegedPrincipal
 ) -> dict[str, str]:
     """Publish an event; 202 with the id the bus gave it."""
-    publish = parse_publish(await read_body(request, MAX_BODY_BYTES))
+    publish = parse_publish(await read_body(request, nexus.settings.max_event_body_bytes))
     event = await nexus.events.publish(
         publish.type, publish.payload, source=publish.source, user_id=publish.user_id
     )
