@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, tuple_
@@ -18,16 +19,24 @@ RowT = TypeVar("RowT")
 ItemT = TypeVar("ItemT")
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def parse_creation_key(after: Sequence[str]) -> tuple[datetime, uuid.UUID]:
-    """The `(created_at, id)` a cursor holds; Invalid for a cursor of another list."""
+    """The `(created_at, id)` a cursor holds, as this list writes them (ASCII, an aware time
+    that exists in UTC, a canonical uuid); Invalid (422) for anything else, so no cursor
+    reaches PostgreSQL out of its range."""
     try:
         created_raw, id_raw = after
-        created_at, row_id = datetime.fromisoformat(created_raw), uuid.UUID(id_raw)
-    except ValueError as exc:
+        if not (created_raw.isascii() and _UUID.fullmatch(id_raw)):
+            raise ValueError("not ours")
+        created_at = datetime.fromisoformat(created_raw)
+        if created_at.tzinfo is None:
+            raise ValueError("naive")
+        # Past the ends of the calendar once moved to UTC (year 1 at +14:00): OverflowError.
+        return created_at.astimezone(UTC), uuid.UUID(id_raw)
+    except (ValueError, OverflowError) as exc:
         raise Invalid("after: not a cursor of this list") from exc
-    if created_at.tzinfo is None:
-        raise Invalid("after: not a cursor of this list")
-    return created_at, row_id
 
 
 async def page_by_creation(

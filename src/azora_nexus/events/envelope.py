@@ -20,8 +20,11 @@ from azora_nexus.errors import Invalid
 
 Payload = dict[str, Any]
 
-_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+# ASCII digits only, matched whole (`$` would let a trailing newline through).
+_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 _U64 = 2**64 - 1
+# The archive keeps `ms` as a BSON int64.
+_I64 = 2**63 - 1
 
 
 def now_ms() -> int:
@@ -31,11 +34,11 @@ def now_ms() -> int:
 
 def parse_event_id(event_id: str) -> tuple[int, int]:
     """`"<ms>-<seq>"` as a sortable pair; Invalid for anything else."""
-    match = _ID.match(event_id)
+    match = _ID.fullmatch(event_id)
     if match is None:
         raise Invalid(f"bad event id {event_id!r}: expected <ms>-<seq>")
     ms, seq = int(match[1]), int(match[2])
-    if ms > _U64 or seq > _U64:
+    if ms > _I64 or seq > _U64:
         raise Invalid(f"bad event id {event_id!r}: out of range")
     return ms, seq
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,6 +40,7 @@ _HISTORY = text(
     """
 )
 _NO_CURSOR = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,17 +147,18 @@ async def transfer(
     return transaction_public(posted)
 
 
+def _history_cursor(after: list[str]) -> int:
+    """The posting id a history cursor holds: ASCII digits within BIGINT; else Invalid."""
+    if len(after) != 1 or not _DIGITS.fullmatch(after[0]) or int(after[0]) > _NO_CURSOR:
+        raise Invalid("after: not a cursor of this list")
+    return int(after[0])
+
+
 async def wallet_history(
     session: AsyncSession, wallet_id: uuid.UUID, page: PageRequest, *, actor: Principal
 ) -> Page[WalletEntry]:
     """What each transaction did to the wallet, newest first (its owner or admin/service)."""
-    before = _NO_CURSOR
-    if page.after is not None:
-        try:
-            [raw] = page.after
-            before = int(raw)
-        except ValueError as exc:
-            raise Invalid("after: not a cursor of this list") from exc
+    before = _NO_CURSOR if page.after is None else _history_cursor(page.after)
     async with session.begin():
         await find_wallet(session, wallet_id, actor=actor)
         rows = (
