@@ -36,6 +36,16 @@ JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
 _counter = itertools.count(1)
 
 
+SLOW_TIMEOUT_S = 120
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked `slow` gets SLOW_TIMEOUT_S instead of the 30 s of pyproject.toml."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+
+
 def with_database(url: str, name: str) -> str:
     """`url` pointing at another database on the same server."""
     return make_url(url).set(database=name).render_as_string(hide_password=False)

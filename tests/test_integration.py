@@ -131,6 +131,7 @@ async def test_post_job_apply_and_publish(azora: Integration) -> None:
         await azora.publish("no.such.type", {}, source="test")
 
 
+@pytest.mark.slow
 async def test_the_example_runs_to_the_end(settings: Settings) -> None:
     env = {
         **os.environ,

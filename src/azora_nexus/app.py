@@ -14,8 +14,8 @@ from azora_nexus.api.errors import install_error_handlers
 from azora_nexus.api.router import router
 from azora_nexus.compat import check_tested_versions
 from azora_nexus.config import Settings
-from azora_nexus.metrics import HttpMetrics
-from azora_nexus.nexus import open_nexus
+from azora_nexus.metrics import HttpMetrics, NodeMetrics
+from azora_nexus.nexus import Nexus, open_nexus
 from azora_nexus.realtime.direct import REALTIME_STATE_KEY
 from azora_nexus.realtime.namespace import Realtime
 from azora_nexus.realtime.server import create_socketio_server
@@ -43,7 +43,7 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
         summary="The data layer and real-time event hub of the Azora platform",
     )
     install_error_handlers(api)
-    api.add_middleware(HttpMetrics)
+    api.add_middleware(HttpMetrics, node_metrics=lambda: _node_metrics(api))
     api.include_router(router)
     return api
 
@@ -66,6 +66,12 @@ def body_limits(settings: Settings) -> BodyLimits:
         max_bytes=settings.max_body_bytes,
         by_path={"/events": settings.max_event_body_bytes},
     )
+
+
+def _node_metrics(api: FastAPI) -> NodeMetrics | None:
+    """The open node's metrics (None before its lifespan opened it: nothing counted)."""
+    nexus: Nexus | None = getattr(api.state, "nexus", None)
+    return None if nexus is None else nexus.metrics
 
 
 def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "") -> Any:

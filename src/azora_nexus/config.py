@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     cache_wait_s: float = Field(default=1.0, gt=0, validation_alias="AZORA_CACHE_WAIT_S")
     # The event stream keeps about this many events (XADD MAXLEN ~); older ones are archived.
     stream_maxlen: int = Field(default=100_000, ge=1, validation_alias="AZORA_STREAM_MAXLEN")
+    # Set by `azora up --workers N` for each worker: where the workers' metrics are shared
+    # (prometheus_client's multiprocess mode reads the same variable).
+    metrics_dir: Path | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
     # A socket that has not sent its Socket.IO CONNECT by then is closed.
     socket_connect_timeout_s: float = Field(
         default=10.0, gt=0, validation_alias="AZORA_SOCKET_CONNECT_TIMEOUT_S"

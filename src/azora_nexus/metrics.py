@@ -1,93 +1,142 @@
 """Prometheus metrics of a Nexus node: what `/metrics` serves and the Grafana dashboard reads.
 
-Every metric is defined here, importing nothing of Nexus, so any module may bump one.
-Gauges that describe shared state (outbox lag, stream length, backend health, sockets) are
-set at scrape time by api/routes/metrics.py, so no loop polls them between scrapes. The
-cache's counters come from its own collector in the node's registry (cache/counters.py).
+`NodeMetrics` is built by the composition root (`open_nexus`), one per node, with its own
+registry: nothing is registered at import, and two nodes in one process count apart.
+Gauges that describe shared state (outbox lag, stream length, backend health) are set at
+scrape time by api/routes/metrics.py, so no loop polls them between scrapes. The cache's
+counters come from its own collector in the node's registry (cache/counters.py).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 # Set for every worker of `--workers N` (cli/node.py): each process keeps its values in
 # files there, and `/metrics` from any worker reads them all (prometheus_client's
-# multiprocess mode), so a scrape sees the whole node whichever worker answers it.
+# multiprocess mode, which reads this variable itself), so a scrape sees the whole node
+# whichever worker answers it. Settings.metrics_dir is the same variable.
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
+# Where a session finds its node's metrics (see bind_metrics).
+METRICS_INFO = "azora.metrics"
 
-def shared_between_workers() -> bool:
-    """Whether this process is one worker of several (metrics in shared files)."""
-    return bool(os.environ.get(MULTIPROCESS_DIR))
-
-
-HTTP_REQUESTS = Counter(
-    "azora_http_requests",
-    "HTTP requests answered, by route template and status",
-    ["method", "route", "status"],
-)
-HTTP_LATENCY = Histogram(
-    "azora_http_request_duration_seconds",
-    "HTTP request latency, by route template",
-    ["method", "route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
-SOCKETS_CONNECTED = Gauge(
-    "azora_sockets_connected",
-    "Socket.IO sockets connected to this node",
-    multiprocess_mode="livesum",  # every running worker's sockets
-)
-EVENTS_PUBLISHED = Counter("azora_events_published", "Events put on the stream", ["type"])
-EVENTS_DELIVERED = Counter(
-    "azora_events_delivered", "Event deliveries to sockets of this node", ["type"]
-)
-EVENTS_DROPPED = Counter(
-    "azora_events_dropped", "Events not delivered to a socket that matched", ["type", "reason"]
-)
-# Shared state read at scrape time: the newest reading is the value, whoever took it.
-OUTBOX_LAG_ROWS = Gauge(
-    "azora_outbox_lag_rows",
-    "Committed outbox rows not yet on the stream",
-    multiprocess_mode="mostrecent",
-)
-OUTBOX_LAG_SECONDS = Gauge(
-    "azora_outbox_lag_seconds",
-    "Age of the oldest outbox row not yet on the stream",
-    multiprocess_mode="mostrecent",
-)
-STREAM_LENGTH = Gauge(
-    "azora_stream_length", "Entries in the event stream", multiprocess_mode="mostrecent"
-)
-LEDGER_TRANSFERS = Counter("azora_ledger_transfers", "Ledger transactions posted", ["kind"])
-LEDGER_REFUSALS = Counter("azora_ledger_refusals", "Ledger movements refused", ["reason"])
-BACKEND_UP = Gauge(
-    "azora_backend_up",
-    "1 when the backend answered its check",
-    ["backend"],
-    multiprocess_mode="mostrecent",
-)
-BACKEND_LATENCY = Gauge(
-    "azora_backend_latency_seconds",
-    "How long the backend's check took",
-    ["backend"],
-    multiprocess_mode="mostrecent",
-)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
-def exposition(node_registry: CollectorRegistry) -> bytes:
-    """The Prometheus text of this node's metrics and of its own collectors."""
-    if shared_between_workers():
-        every_worker = CollectorRegistry()
-        MultiProcessCollector(every_worker)  # type: ignore[no-untyped-call]
-        return generate_latest(every_worker) + generate_latest(node_registry)
-    return generate_latest(REGISTRY) + generate_latest(node_registry)
+class NodeMetrics:
+    """Every metric of one node, registered in its own registry."""
+
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        self.shared_dir = shared_dir
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "azora_http_requests",
+            "HTTP requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_latency = Histogram(
+            "azora_http_request_duration_seconds",
+            "HTTP request latency, by route template",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sockets_connected = Gauge(
+            "azora_sockets_connected",
+            "Socket.IO sockets connected to this node",
+            multiprocess_mode="livesum",  # every running worker's sockets
+            registry=r,
+        )
+        self.events_published = Counter(
+            "azora_events_published", "Events put on the stream", ["type"], registry=r
+        )
+        self.events_delivered = Counter(
+            "azora_events_delivered",
+            "Event deliveries to sockets of this node",
+            ["type"],
+            registry=r,
+        )
+        self.events_dropped = Counter(
+            "azora_events_dropped",
+            "Events not delivered to a socket that matched",
+            ["type", "reason"],
+            registry=r,
+        )
+        # Shared state read at scrape time: the newest reading is the value, whoever took it.
+        self.outbox_lag_rows = Gauge(
+            "azora_outbox_lag_rows",
+            "Committed outbox rows not yet on the stream",
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        self.outbox_lag_seconds = Gauge(
+            "azora_outbox_lag_seconds",
+            "Age of the oldest outbox row not yet on the stream",
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        self.stream_length = Gauge(
+            "azora_stream_length",
+            "Entries in the event stream",
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        self.ledger_transfers = Counter(
+            "azora_ledger_transfers", "Ledger transactions posted", ["kind"], registry=r
+        )
+        self.ledger_refusals = Counter(
+            "azora_ledger_refusals", "Ledger movements refused", ["reason"], registry=r
+        )
+        self.backend_up = Gauge(
+            "azora_backend_up",
+            "1 when the backend answered its check",
+            ["backend"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        self.backend_latency = Gauge(
+            "azora_backend_latency_seconds",
+            "How long the backend's check took",
+            ["backend"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+
+    @property
+    def shared(self) -> bool:
+        """Whether this node is one worker of several (its values in the shared files)."""
+        return self.shared_dir is not None
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of this node (with several workers: of every worker)."""
+        if self.shared_dir is not None:
+            every_worker = CollectorRegistry()
+            MultiProcessCollector(every_worker, path=str(self.shared_dir))  # type: ignore[no-untyped-call]
+            return generate_latest(every_worker)
+        return generate_latest(self.registry)
+
+
+def bind_metrics(sessions: async_sessionmaker[AsyncSession], metrics: NodeMetrics) -> None:
+    """Every session `sessions` makes from now on counts into `metrics` (the ledger's)."""
+    info = dict(sessions.kw.get("info") or {})
+    info[METRICS_INFO] = metrics
+    sessions.configure(info=info)
+
+
+def session_metrics(session: AsyncSession) -> NodeMetrics | None:
+    """The metrics of the node whose session this is; None for a session of no node."""
+    metrics = session.info.get(METRICS_INFO)
+    return metrics if isinstance(metrics, NodeMetrics) else None
 
 
 ASGIApp = Callable[
@@ -97,10 +146,12 @@ ASGIApp = Callable[
 
 
 class HttpMetrics:
-    """ASGI middleware counting HTTP requests by route template (not raw path) and status."""
+    """ASGI middleware counting HTTP requests by route template (not raw path) and status,
+    into the metrics `node_metrics()` returns (None before the node is open: not counted)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, node_metrics: Callable[[], NodeMetrics | None]) -> None:
         self.app = app
+        self.node_metrics = node_metrics
 
     async def __call__(
         self,
@@ -108,7 +159,8 @@ class HttpMetrics:
         receive: Callable[..., Awaitable[Any]],
         send: Callable[..., Awaitable[Any]],
     ) -> None:
-        if scope["type"] != "http":
+        metrics = self.node_metrics() if scope["type"] == "http" else None
+        if metrics is None:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -127,5 +179,5 @@ class HttpMetrics:
             # Unmatched paths share one label, so scanners cannot blow up the series count.
             template = getattr(route, "path", "unmatched")
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)
+            metrics.http_requests.labels(method, template, str(status)).inc()
+            metrics.http_latency.labels(method, template).observe(time.perf_counter() - started)

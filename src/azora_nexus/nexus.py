@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from prometheus_client.registry import CollectorRegistry
 from redis.asyncio import Redis
 
 from azora_nexus.auth.tokens import resolve_secret
@@ -21,6 +20,7 @@ from azora_nexus.events.background import open_events
 from azora_nexus.events.bus import EventBus
 from azora_nexus.events.relay import Relay
 from azora_nexus.events.tailer import StreamTailer
+from azora_nexus.metrics import NodeMetrics, bind_metrics
 from azora_nexus.sync import bind_cache
 
 
@@ -35,7 +35,7 @@ class Nexus:
     documents: Documents
     jwt_secret: str
     cache: Cache
-    metrics: CollectorRegistry  # this node's Prometheus registry, for `/metrics`
+    metrics: NodeMetrics  # this node's Prometheus metrics, for `/metrics`
     events: EventBus
     tailer: StreamTailer
     relay: Relay
@@ -78,9 +78,10 @@ async def open_nexus(
         documents = await stack.enter_async_context(
             open_documents(urls.mongodb, timeout_s=timeout_s)
         )
-        metrics = CollectorRegistry()
+        metrics = NodeMetrics(shared_dir=settings.metrics_dir)
+        bind_metrics(db.sessions, metrics)  # so the ledger's counters reach this node's
         cache = await stack.enter_async_context(
-            open_cache(urls.redis, CacheOptions.from_settings(settings), registry=metrics)
+            open_cache(urls.redis, CacheOptions.from_settings(settings), metrics=metrics)
         )
         bind_cache(db.sessions, cache)  # so invalidate_after_commit(session, keys) finds it
         events = await stack.enter_async_context(
@@ -89,6 +90,7 @@ async def open_nexus(
                 redis=redis,
                 documents=documents,
                 stream_maxlen=settings.stream_maxlen,
+                metrics=metrics,
                 background=background,
             )
         )

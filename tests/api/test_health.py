@@ -17,6 +17,9 @@ from azora_nexus.backends.process import ChildServer, free_port
 from azora_nexus.backends.redis import EmbeddedRedis
 from azora_nexus.config import Settings
 
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 OWN_SERVERS: dict[str, type[ChildServer]] = {
     "postgres": EmbeddedPostgres,
     "redis": EmbeddedRedis,

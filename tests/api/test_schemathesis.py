@@ -1,4 +1,4 @@
-"""Schemathesis over the OpenAPI schema against the app served by uvicorn on 127.0.0.1.
+"""Schemathesis over the OpenAPI schema against the app served on 127.0.0.1 (tests/support).
 
 Every operation gets generated requests (valid and invalid) as a user and as an admin; no
 answer may be a 5xx, use a status the operation does not document, or break its schema.
@@ -6,17 +6,14 @@ answer may be a 5xx, use a status the operation does not document, or break its 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, seed
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -28,9 +25,12 @@ from schemathesis.checks import (
 )
 from schemathesis.core.result import Ok
 
-from azora_nexus.app import create_app
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.config import Settings
+from tests.support.server import serve_node
+
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 EXAMPLES_PER_OPERATION = 8
 CHECKS = [
@@ -43,33 +43,11 @@ CHECKS = [
 SKIPPED_PATHS = {"/console", "/metrics"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def served(settings: Settings) -> Iterator[str]:
-    """The whole app (lifespan and all) on a uvicorn of its own thread; its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, loop="asyncio", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="schemathesis-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped during startup"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+async def served(settings: Settings) -> AsyncIterator[str]:
+    """The whole app, served as `azora up` serves it; its base URL."""
+    async with serve_node(settings) as node:
+        yield node.url
 
 
 @dataclass(frozen=True)
@@ -195,7 +173,15 @@ def warm_up_hypothesis() -> None:
     nothing()
 
 
-def test_no_operation_answers_5xx_or_breaks_its_schema(served: str, settings: Settings) -> None:
+async def test_no_operation_answers_5xx_or_breaks_its_schema(
+    served: str, settings: Settings
+) -> None:
+    # Schemathesis and Hypothesis are synchronous: they run in a thread while the node
+    # serves on this loop.
+    await asyncio.to_thread(check_every_operation, served, settings)
+
+
+def check_every_operation(served: str, settings: Settings) -> None:
     assert settings.jwt_secret is not None
     admin = {
         "Authorization": f"Bearer {issue_token(settings.jwt_secret, sub='admin', role=Role.ADMIN)}"

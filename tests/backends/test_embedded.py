@@ -23,6 +23,9 @@ from azora_nexus.cache.client import create_redis
 from azora_nexus.config import Settings
 from azora_nexus.errors import BackendStartError
 
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 HOLDER = Path(__file__).with_name("hold_backends.py")
 
 

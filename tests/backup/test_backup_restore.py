@@ -18,6 +18,9 @@ from azora_nexus.config import Settings
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.errors import BackendStartError, Invalid
 
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 def ignore_step(_: str) -> None:
     """Tests do not watch progress."""

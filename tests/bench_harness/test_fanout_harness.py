@@ -16,6 +16,9 @@ from bench.fanout.tally import Tally
 from azora_nexus.config import Settings
 from tests.bench_harness.served_node import serve_nexus
 
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[NexusUnderTest]:

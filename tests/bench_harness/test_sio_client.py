@@ -14,7 +14,8 @@ from bench.validate_client import TYPES, USER, compare, publish_all, validate
 
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.config import Settings
-from tests.bench_harness.served_node import serve_app, serve_nexus
+from tests.bench_harness.served_node import serve_nexus
+from tests.support.server import serve_app
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ async def test_no_token_is_401(api: tuple[AsyncClient, Nexus]) -> None:
 async def test_the_counters_are_in_the_nodes_prometheus_registry(
     api: tuple[AsyncClient, Nexus],
 ) -> None:
-    exposed = generate_latest(api[1].metrics).decode()
+    exposed = generate_latest(api[1].metrics.registry).decode()
 
     assert "azora_cache_hits_total 0.0" in exposed
     assert "azora_cache_breaker_open 0.0" in exposed

@@ -7,8 +7,13 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from azora_nexus.backends.process import free_port
 from tests.cli.cli_support import AZORA, azora, cli_env, wait_healthy
+
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 
 async def test_backup_of_a_running_node_restores_into_a_fresh_dir(own_data_dir: Path) -> None:

@@ -18,6 +18,9 @@ import pytest
 from azora_nexus.backends.process import free_port
 from tests.cli.cli_support import AZORA, URL_VARS, azora, cli_env, wait_healthy
 
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def up_process(own_data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:

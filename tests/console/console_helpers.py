@@ -1,4 +1,5 @@
-"""Helpers for the console tests: Nexus served on 127.0.0.1, headless Chromium, small HTTP calls.
+"""Helpers for the console tests: Nexus served on 127.0.0.1 (tests/support), headless Chromium,
+small HTTP calls.
 
 Chromium is Debian's (`apt-get install chromium`), driven by Playwright for Python through its
 `executable_path`; `playwright install` (which downloads a browser) is never needed.
@@ -6,22 +7,19 @@ Chromium is Debian's (`apt-get install chromium`), driven by Playwright for Pyth
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from httpx import AsyncClient
 from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
 
-from azora_nexus.app import create_app
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.config import Settings
+from tests.support.server import serve_node
 
 # The secret tests/conftest.py gives the app, spelled out: `from conftest import` would find
 # whichever of the several conftest modules was imported first.
@@ -52,39 +50,6 @@ def bearer(token: str) -> dict[str, str]:
 
 
 ADMIN = bearer(token_for(Role.ADMIN))
-
-
-class Server(uvicorn.Server):
-    """uvicorn without its signal handlers (pytest owns the signals)."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[str]:
-    """The whole app on a free port of 127.0.0.1 while the context lasts; its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = Server(
-        uvicorn.Config(
-            create_app(settings), log_config=None, lifespan="on", timeout_graceful_shutdown=2
-        )
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn stopped during start-up")
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-        sock.close()
 
 
 @asynccontextmanager
@@ -163,8 +128,8 @@ def created(response: Any) -> dict[str, Any]:
 @pytest.fixture
 async def base_url(settings: Settings) -> AsyncIterator[str]:
     """This test's Nexus served over real TCP."""
-    async with serve(settings) as url:
-        yield url
+    async with serve_node(settings) as node:
+        yield node.url
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Socket.IO, leave and come back (resume without gap or repeat), filter, browse th
 
 from __future__ import annotations
 
+import pytest
 from httpx import AsyncClient
 from playwright.async_api import Locator, Page, expect
 
@@ -20,6 +21,9 @@ from tests.console.console_helpers import (
     register,
     token_for,
 )
+
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 
 def feed_row(page: Page, event_id: str) -> Locator:

@@ -155,6 +155,7 @@ async def test_migrated_schema_equals_the_one_create_all_builds(
     ) in migrated
 
 
+@pytest.mark.slow
 async def test_azora_migrate_brings_an_empty_database_to_head(
     empty_database_url: str, tmp_path: Path
 ) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from functools import partial
 
 from redis.asyncio import Redis
@@ -14,15 +13,7 @@ from azora_nexus.events.archive import Archive
 from azora_nexus.events.history import EventFilter
 from azora_nexus.events.taxonomy import TypeSelector
 from azora_nexus.nexus import Nexus, open_nexus
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
-    """Wait until `check()` holds; TimeoutError after `timeout_s`."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.1)
+from tests.support.waiting import eventually
 
 
 async def archived(nexus: Nexus) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +19,12 @@ from azora_nexus.events.outbox import add_event, new_event
 from azora_nexus.events.relay import Relay
 from azora_nexus.events.stream import EventStream, decode_entries
 from azora_nexus.nexus import Nexus, open_nexus
+from tests.support.waiting import eventually
 
 
 async def stream_events(redis: Redis) -> list[Event]:
     entries: Any = await redis.xrange("azora:events")
     return decode_entries(entries)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    """Wait until `check()` holds; TimeoutError after `timeout_s`."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.05)
 
 
 async def is_marked(nexus: Nexus, outbox_id: int) -> bool:
@@ -68,8 +59,14 @@ async def test_a_committed_event_is_relayed_once_and_its_row_marked(
         stored = await session.get_one(OutboxEvent, row.id)
     assert stored.stream_id == event.id
     assert stored.published_at is not None
-    await asyncio.sleep(1.2)  # a poll later, still exactly one
-    assert len(await stream_events(redis)) == 1
+    # A later row is relayed after any second copy of the first would have been.
+    async with nexus.db.transaction() as session:
+        sentinel = await add_event(session, "system.alert", {"m": "sentinel"}, source="t")
+    await eventually(lambda: is_marked(nexus, sentinel.id))
+    assert [e.type for e in await stream_events(redis)] == [
+        "finance.wallet.created",
+        "system.alert",
+    ]
 
 
 async def test_a_rolled_back_transaction_emits_nothing(nexus: Nexus, redis: Redis) -> None:
@@ -83,8 +80,8 @@ async def test_a_rolled_back_transaction_emits_nothing(nexus: Nexus, redis: Redi
         await failing_write()
     async with nexus.db.transaction() as session:
         await add_event(session, "system.alert", {"message": "after"}, source="tests")
+    # "after" is the sentinel: committed later, relayed in commit order.
     await stream_has(redis, 1)
-    await asyncio.sleep(0.5)
     assert [e.payload["message"] for e in await stream_events(redis)] == ["after"]
 
 
@@ -146,12 +143,14 @@ async def test_a_writer_killed_right_after_commit_still_delivers_once(
     assert process.returncode == -9
     outbox_id = int(stdout)
     await eventually(lambda: is_marked(nexus, outbox_id))
-    await asyncio.sleep(1.2)
-    [event] = await stream_events(redis)
-    assert event.payload == {"message": "survivor"}
+    async with nexus.db.transaction() as session:
+        sentinel = await add_event(session, "system.alert", {"message": "sentinel"}, source="t")
+    await eventually(lambda: is_marked(nexus, sentinel.id))
+    event, last = await stream_events(redis)
+    assert (event.payload, last.payload) == ({"message": "survivor"}, {"message": "sentinel"})
     async with nexus.db.sessions() as session:
         stored = (await session.scalars(select(OutboxEvent))).all()
-    assert [(r.id, r.stream_id) for r in stored] == [(outbox_id, event.id)]
+    assert [(r.id, r.stream_id) for r in stored] == [(outbox_id, event.id), (sentinel.id, last.id)]
 
 
 async def test_only_one_relay_leads_and_another_takes_over(

@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from azora_nexus.config import Settings
-from tests.realtime.socket_client import Client, Connect, Node, connect_client, serve
+from tests.realtime.socket_client import Client, Connect, connect_client
+from tests.support.server import Node, serve_node
 
 
 @pytest.fixture
 async def node(settings: Settings) -> AsyncIterator[Node]:
     """Nexus served over real TCP on a free port for this test."""
-    async with serve(settings) as running:
+    async with serve_node(settings) as running:
         yield running
 
 

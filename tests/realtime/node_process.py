@@ -13,7 +13,7 @@ import httpx
 
 from azora_nexus.config import Settings
 from azora_nexus.events.relay import asyncpg_dsn
-from tests.realtime.socket_client import free_socket
+from tests.support.server import listening_socket
 
 AZORA = Path(sys.executable).with_name("azora")
 
@@ -27,7 +27,7 @@ class NodeProcess:
 
     @classmethod
     async def start(cls, settings: Settings, name: str, workers: int = 1) -> NodeProcess:
-        sock = free_socket()
+        sock = listening_socket()
         port = sock.getsockname()[1]
         sock.close()
         env = os.environ | {

@@ -1,79 +1,15 @@
-"""Helpers for Socket.IO tests: a node served over TCP and a recording client."""
+"""Socket.IO tests' client: python-socketio, recording every event it receives.
+
+The node it talks to is served by tests/support/server.py."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
-import uvicorn
-
-from azora_nexus.app import create_app
-from azora_nexus.auth.tokens import Role, issue_token
-from azora_nexus.cli.node import node_config
-from azora_nexus.config import Settings
-from azora_nexus.nexus import Nexus
-from azora_nexus.realtime.namespace import Realtime
-
-
-@dataclass
-class Node:
-    """A running node: its base URL and its open Nexus."""
-
-    url: str
-    nexus: Nexus
-    sio: socketio.AsyncServer
-    realtime: Realtime
-
-    def token(self, role: Role, sub: str | None = None) -> str:
-        """A valid access token for this node."""
-        return issue_token(self.nexus.jwt_secret, sub=sub or role.value, role=role)
-
-
-class Server(uvicorn.Server):
-    """uvicorn without its signal handlers (the test runner owns the signals)."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[Node]:
-    """Nexus served over real TCP on a free port of 127.0.0.1 while the context lasts."""
-    app = create_app(settings)
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    server = Server(node_config(app, settings))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the server stopped during start-up")
-        await asyncio.sleep(0.02)
-    try:
-        api = app.other_asgi_app
-        yield Node(
-            url=f"http://127.0.0.1:{port}",
-            nexus=api.state.nexus,
-            sio=api.state.sio,
-            realtime=api.state.realtime,
-        )
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-        sock.close()
 
 
 @dataclass(eq=False)
@@ -103,6 +39,19 @@ class Client:
                 self.arrived.clear()
                 await self.arrived.wait()
         return self.received
+
+    async def wait_for_id(self, event_id: str, timeout_s: float = 10.0) -> list[str]:
+        """Wait until the event `event_id` has arrived; the ids received so far.
+
+        A negative assertion waits for a sentinel published after the event that must not
+        arrive: events reach a socket in stream order, so once the sentinel is here, the
+        other would have been too. Never a fixed sleep (it passes on a slow machine).
+        """
+        async with asyncio.timeout(timeout_s):
+            while event_id not in self.ids:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.ids
 
 
 Connect = Callable[..., Awaitable[Client]]

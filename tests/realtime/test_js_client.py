@@ -9,7 +9,7 @@ import pytest
 
 from azora_nexus.auth.tokens import Role
 from tests.realtime.js_client import JsClient
-from tests.realtime.socket_client import Node
+from tests.support.server import Node
 
 StartJs = Callable[..., Awaitable[JsClient]]
 
@@ -80,11 +80,12 @@ async def test_js_user_never_sees_another_users_events(node: Node, js: StartJs) 
     for_a = await node.nexus.events.publish(
         "finance.mining.reward", {"amount": "2"}, source="t", user_id="a"
     )
-    await user_a.wait_for("event")
-    await user_b.wait_for("event")
-    await asyncio.sleep(0.3)
-    assert user_a.ids == [for_a.id]
-    assert user_b.ids == [for_b.id]
+    # Public, published last: once each client has it, the other's event would have come.
+    sentinel = await node.nexus.events.publish("finance.mining.reward", {"amount": "3"}, source="t")
+    await user_a.wait_for("event", 2)
+    await user_b.wait_for("event", 2)
+    assert user_a.ids == [for_a.id, sentinel.id]
+    assert user_b.ids == [for_b.id, sentinel.id]
 
 
 async def test_js_resumes_after_disconnect_while_events_keep_flowing(
@@ -114,6 +115,6 @@ async def test_js_resumes_after_disconnect_while_events_keep_flowing(
     stop.set()
     await publisher
     missed = published[published.index(last_seen) + 1 :]
-    await second.wait_for("event", len(missed), timeout_s=20)
-    await asyncio.sleep(0.2)
-    assert second.ids == missed
+    sentinel = await node.nexus.events.publish("system.alert", {"m": "sentinel"}, source="t")
+    await second.wait_for("event", len(missed) + 1, timeout_s=20)
+    assert second.ids == [*missed, sentinel.id]

@@ -13,7 +13,8 @@ import socketio
 from azora_nexus.auth.tokens import Role
 from azora_nexus.config import Settings
 from azora_nexus.events.envelope import Event
-from tests.realtime.socket_client import Connect, Node, serve
+from tests.realtime.socket_client import Connect
+from tests.support.server import Node, serve_node
 
 
 async def alert(node: Node, message: str, user_id: str | None = None) -> Event:
@@ -22,11 +23,13 @@ async def alert(node: Node, message: str, user_id: str | None = None) -> Event:
     )
 
 
-async def test_a_valid_token_connects_and_joins_the_user_room(node: Node, connect: Connect) -> None:
+async def test_a_valid_token_connects_as_its_user(node: Node, connect: Connect) -> None:
     client = await connect(node.url, node.token(Role.USER, "u1"))
     sid = client.sio.get_sid()
     assert sid is not None
-    assert "user:u1" in node.sio.rooms(sid)
+    subscriber = node.realtime.registry.get(sid)
+    assert subscriber is not None
+    assert (subscriber.principal.user_id, subscriber.principal.role) == ("u1", Role.USER)
 
 
 @pytest.mark.parametrize(
@@ -107,8 +110,8 @@ async def test_a_pattern_matches_its_domain_only(node: Node, connect: Connect) -
     issued = await node.nexus.events.publish(
         "education.certificate.issued", {"courseId": "c"}, source="tests"
     )
-    await client.wait_for(2)
-    await asyncio.sleep(0.2)
+    # Events reach a socket in stream order: the last one is the sentinel for the first.
+    await client.wait_for_id(issued.id)
     assert client.ids == [enrolled.id, issued.id]
     assert client.names == ["education.course.enrolled", "education.certificate.issued"]
 
@@ -144,15 +147,13 @@ async def test_a_users_events_reach_only_that_user_and_admins(node: Node, connec
     for_b = await alert(node, "b only", "b")
     public = await alert(node, "everyone")
     for_a = await alert(node, "a only", "a")
-    await admin.wait_for(3)
-    await user_a.wait_for(2)
-    await user_b.wait_for(2)
-    await service.wait_for(1)
-    await asyncio.sleep(0.3)  # time for a stray delivery to show up
-    assert admin.ids == [for_b.id, public.id, for_a.id]
-    assert user_a.ids == [public.id, for_a.id]
-    assert user_b.ids == [for_b.id, public.id]
-    assert service.ids == [public.id]
+    sentinel = await alert(node, "everyone, last")
+    for client in (user_a, user_b, admin, service):
+        await client.wait_for_id(sentinel.id)
+    assert admin.ids == [for_b.id, public.id, for_a.id, sentinel.id]
+    assert user_a.ids == [public.id, for_a.id, sentinel.id]
+    assert user_b.ids == [for_b.id, public.id, sentinel.id]
+    assert service.ids == [public.id, sentinel.id]
 
 
 async def test_unsubscribe_stops_delivery_of_those_types(node: Node, connect: Connect) -> None:
@@ -164,8 +165,7 @@ async def test_unsubscribe_stops_delivery_of_those_types(node: Node, connect: Co
     created = await node.nexus.events.publish(
         "finance.wallet.created", {"walletId": "w"}, source="t"
     )
-    await client.wait_for(1)
-    await asyncio.sleep(0.2)
+    await client.wait_for_id(created.id)
     assert client.ids == [created.id]
 
 
@@ -204,9 +204,9 @@ async def test_resume_after_disconnect_gets_every_missed_event_once_in_order(
     stop.set()
     await publisher
     missed = published[published.index(last_seen) + 1 :]
-    await second.wait_for(len(missed), timeout_s=20)
-    await asyncio.sleep(0.2)
-    assert second.ids == missed
+    sentinel = await alert(node, "sentinel")
+    await second.wait_for_id(sentinel.id, timeout_s=20)
+    assert second.ids == [*missed, sentinel.id]
     assert first.ids == published[: len(first.ids)]
 
 
@@ -227,15 +227,15 @@ async def test_a_replay_ahead_of_a_lagging_tailer_sends_nothing_twice(
         await fanout.dispatch([before, *missed, later])
     finally:
         node.nexus.tailer.add_listener(fanout.dispatch)
-    await client.wait_for(6)
-    await asyncio.sleep(0.2)
-    assert client.ids == [e.id for e in (*missed, later)]
+    sentinel = await alert(node, "sentinel")  # through the tailer, after the dispatch above
+    await client.wait_for_id(sentinel.id)
+    assert client.ids == [e.id for e in (*missed, later, sentinel)]
 
 
 async def test_a_resume_older_than_the_stream_replays_from_the_archive(
     settings: Settings, connect: Connect
 ) -> None:
-    async with serve(settings.model_copy(update={"stream_maxlen": 100})) as node:
+    async with serve_node(settings.model_copy(update={"stream_maxlen": 100})) as node:
         published = []
         for i in range(350):
             published.append((await alert(node, str(i))).id)
@@ -248,9 +248,9 @@ async def test_a_resume_older_than_the_stream_replays_from_the_archive(
         await client.subscribe(["system.*"], after=published[0])
         await client.wait_for(349)
         live = await alert(node, "live")
-        await client.wait_for(350)
-        await asyncio.sleep(0.2)
-        assert client.ids == [*published[1:], live.id]
+        sentinel = await alert(node, "sentinel")
+        await client.wait_for_id(sentinel.id)
+        assert client.ids == [*published[1:], live.id, sentinel.id]
 
 
 async def _archived(node: Node, count: int) -> None:
@@ -263,7 +263,7 @@ async def _archived(node: Node, count: int) -> None:
 
 async def test_a_socket_that_never_sends_connect_is_closed(settings: Settings) -> None:
     quick = settings.model_copy(update={"socket_connect_timeout_s": 0.5})
-    async with serve(quick) as node:
+    async with serve_node(quick) as node:
         eio = engineio.AsyncClient()
         closed = asyncio.Event()
         eio.on("disconnect", closed.set)

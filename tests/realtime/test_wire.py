@@ -9,22 +9,22 @@ import socket
 import struct
 from urllib.parse import urlparse
 
-from prometheus_client import REGISTRY
-
 from azora_nexus.auth.tokens import Role
 from azora_nexus.events.envelope import Event
 from azora_nexus.realtime.fanout import Outcome
 from azora_nexus.realtime.wire import text_frame
-from tests.realtime.socket_client import Connect, Node
+from tests.realtime.socket_client import Connect
+from tests.support.server import Node
 
 
 async def alert(node: Node, message: str) -> Event:
     return await node.nexus.events.publish("system.alert", {"message": message}, source="tests")
 
 
-def slow_consumers_dropped() -> float:
+def slow_consumers_dropped(node: Node) -> float:
     labels = {"type": "system.alert", "reason": "slow_consumer"}
-    return REGISTRY.get_sample_value("azora_events_dropped_total", labels) or 0.0
+    registry = node.nexus.metrics.registry
+    return registry.get_sample_value("azora_events_dropped_total", labels) or 0.0
 
 
 def test_text_frames_carry_the_payload_length_in_the_right_form() -> None:
@@ -136,13 +136,13 @@ async def test_a_socket_that_stops_reading_is_dropped_not_buffered(
     await reader.subscribe(["system.alert"])
     stalled = await StalledClient.connect(node.url, node.token(Role.USER, "u2"))
     sockets = len(node.realtime.registry.sockets)
-    dropped = slow_consumers_dropped()
+    dropped = slow_consumers_dropped(node)
     events: list[Event] = []
     filler = "x" * 4000
     while len(node.realtime.registry.sockets) == sockets:
         assert len(events) < 2000, "the stalled socket was never dropped"
         events.append(await alert(node, f"{len(events)} {filler}"))
-    assert slow_consumers_dropped() == dropped + 1
+    assert slow_consumers_dropped(node) == dropped + 1
     assert await asyncio.wait_for(stalled.closed_by_server(), 10)
     stalled.writer.close()
     # The socket that reads misses nothing.
@@ -158,7 +158,6 @@ async def test_an_event_dispatched_again_does_not_reach_a_socket_twice(
     first = await alert(node, "first")
     await client.wait_for(1)
     await node.realtime.fanout.dispatch([first])
-    second = await alert(node, "second")
-    await client.wait_for(2)
-    await asyncio.sleep(0.2)
+    second = await alert(node, "second")  # the sentinel: a second copy of `first` comes before
+    await client.wait_for_id(second.id)
     assert client.ids == [first.id, second.id]

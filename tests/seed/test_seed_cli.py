@@ -20,6 +20,9 @@ from azora_nexus.backends.process import free_port
 from azora_nexus.config import Settings
 from tests.seed.seed_support import ledger_problems, table_counts
 
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 AZORA = Path(sys.executable).with_name("azora")
 URL_VARS = ("DATABASE_URL", "REDIS_URL", "MONGODB_URI", "AZORA_JWT_SECRET")
 SIZE = ("--users", "8", "--courses", "2", "--jobs", "3", "--transfers", "6")

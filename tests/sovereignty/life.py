@@ -20,7 +20,6 @@ from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.documents.client import Documents
-from azora_nexus.nexus import Nexus
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
 
@@ -31,14 +30,6 @@ def bearer(token: str) -> dict[str, str]:
 
 ADMIN = bearer(issue_token(JWT_SECRET, sub="admin", role=Role.ADMIN))
 SERVICE = bearer(issue_token(JWT_SECRET, sub="payment-service", role=Role.SERVICE))
-
-
-@dataclass(frozen=True)
-class Node:
-    """A node served over TCP: its base URL and its open Nexus."""
-
-    url: str
-    nexus: Nexus
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,9 @@ from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.events.relay import asyncpg_dsn
-from tests.sovereignty.life import (
-    ADMIN,
-    JWT_SECRET,
-    SERVICE,
-    Life,
-    Node,
-    Person,
-    bearer,
-    wait_archived,
-)
+from tests.sovereignty.life import ADMIN, JWT_SECRET, SERVICE, Life, Person, bearer, wait_archived
 from tests.sovereignty.search import search_mongo, search_postgres, search_redis
+from tests.support.server import Node
 
 _DRIFT = """
 SELECT a.id FROM (SELECT id, balance FROM wallets UNION ALL
@@ -126,10 +118,15 @@ async def test_an_erased_users_live_socket_is_closed_and_others_stay(
         client.on("disconnect", lambda *_, done=closed[person.id]: done.set())
         await client.connect(node.url, auth={"token": person.token}, transports=["websocket"])
         sockets[person.id] = client
+    sentinel_seen = asyncio.Event()
+    sockets[life.bob.id].on("system.alert", lambda *_: sentinel_seen.set())
+    await sockets[life.bob.id].call("subscribe", {"types": ["system.alert"]}, timeout=10)
     try:
         assert (await erase(http, life.alice, ADMIN)).status_code == 204
         await asyncio.wait_for(closed[life.alice.id].wait(), 10)
-        await asyncio.sleep(0.5)  # the erasure has reached every listener by now
+        # Published after the erasure, so the node handles it once the erasure is handled.
+        await node.nexus.events.publish("system.alert", {"m": "sentinel"}, source="tests")
+        await asyncio.wait_for(sentinel_seen.wait(), 10)
         assert not closed[life.bob.id].is_set()
         assert sockets[life.bob.id].connected
     finally:

@@ -7,9 +7,10 @@ import secrets
 
 from httpx import AsyncClient
 
-from tests.sovereignty.life import ADMIN, Life, Node, Person, wait_archived
+from tests.sovereignty.life import ADMIN, Life, Person, wait_archived
 from tests.sovereignty.search import search_mongo, search_postgres, search_redis
 from tests.sovereignty.test_erasure import assert_ledger_balanced, history
+from tests.support.server import Node
 
 WORKERS = 3
 

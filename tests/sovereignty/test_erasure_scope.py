@@ -10,7 +10,8 @@ from typing import Any
 from httpx import AsyncClient
 
 from azora_nexus.documents.client import Documents
-from tests.sovereignty.life import ADMIN, Node, Person, ok
+from tests.sovereignty.life import ADMIN, Person, ok
+from tests.support.server import Node
 
 
 async def register(http: AsyncClient, username: str) -> Person:

@@ -6,7 +6,8 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.sovereignty.life import ADMIN, SERVICE, Life, Node, register, wait_archived
+from tests.sovereignty.life import ADMIN, SERVICE, Life, register, wait_archived
+from tests.support.server import Node
 
 
 async def test_export_holds_every_kind_of_data(http: AsyncClient, node: Node, life: Life) -> None:

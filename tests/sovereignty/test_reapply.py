@@ -8,8 +8,9 @@ from httpx import AsyncClient
 from azora_nexus.domain.privacy.erasure import reapply_erasures
 from azora_nexus.domain.privacy.traces import TraceStores
 from azora_nexus.events.relay import asyncpg_dsn
-from tests.sovereignty.life import ADMIN, Life, Node
+from tests.sovereignty.life import ADMIN, Life
 from tests.sovereignty.search import search_mongo, search_postgres
+from tests.support.server import Node
 
 
 async def test_a_restored_user_is_erased_again(

@@ -29,7 +29,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from prometheus_client.registry import CollectorRegistry
 from redis.asyncio import Redis
 
 from azora_nexus.cache import codec
@@ -41,7 +40,7 @@ from azora_nexus.cache.leases import Entry, StampedeGuard, now_ms
 from azora_nexus.cache.scripts import Status
 from azora_nexus.cache.store import Store
 from azora_nexus.config import Settings
-from azora_nexus.metrics import shared_between_workers
+from azora_nexus.metrics import NodeMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -203,9 +202,10 @@ class Cache:
 
 @asynccontextmanager
 async def open_cache(
-    url: str, options: CacheOptions | None = None, *, registry: CollectorRegistry | None = None
+    url: str, options: CacheOptions | None = None, *, metrics: NodeMetrics | None = None
 ) -> AsyncIterator[Cache]:
-    """A cache on its own Redis pool (no retries: a failure must reach the breaker at once)."""
+    """A cache on its own Redis pool (no retries: a failure must reach the breaker at once),
+    its counters exported with the node's `metrics` when given."""
     options = options or CacheOptions()
     redis = create_redis(
         url,
@@ -216,11 +216,12 @@ async def open_cache(
     )
     cache = Cache(redis, options)
     sharing: asyncio.Task[None] | None = None
-    if registry is not None and shared_between_workers():
+    registry = None
+    if metrics is not None and metrics.shared:
         counters = SharedCacheCounters(cache.stats, cache.collector.breaker_open)
         sharing = asyncio.create_task(counters.run(), name="cache metrics")
-        registry = None
-    if registry is not None:
+    elif metrics is not None:
+        registry = metrics.registry
         cache.collector.register(registry)
     try:
         await cache.start()

@@ -20,6 +20,7 @@ from azora_nexus.events.history import History
 from azora_nexus.events.relay import Relay
 from azora_nexus.events.stream import EventStream
 from azora_nexus.events.tailer import StreamTailer
+from azora_nexus.metrics import NodeMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +42,11 @@ async def open_events(
     redis: Redis,
     documents: Documents,
     stream_maxlen: int,
+    metrics: NodeMetrics | None = None,
     background: bool = True,
 ) -> AsyncIterator[EventParts]:
     """The bus; with `background`, its relay, tailer and archiver run until exit."""
-    stream = EventStream(redis, maxlen=stream_maxlen)
+    stream = EventStream(redis, maxlen=stream_maxlen, metrics=metrics)
     archive = Archive(documents)
     parts = EventParts(
         bus=EventBus(stream=stream, history=History(stream=stream, archive=archive)),

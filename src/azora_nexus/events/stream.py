@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from azora_nexus.events.envelope import Event, NewEvent
-from azora_nexus.metrics import EVENTS_PUBLISHED
+from azora_nexus.metrics import NodeMetrics
 
 STREAM_KEY = "azora:events"
 # outbox id -> stream id of every outbox row appended but not yet marked in PostgreSQL.
@@ -69,13 +69,15 @@ class EventStream:
     maxlen: int = 100_000
     key: str = STREAM_KEY
     relayed_key: str = RELAYED_KEY
+    metrics: NodeMetrics | None = None  # the node's, counting what it puts on the stream
 
     async def append(self, event: NewEvent) -> Event:
         """`event` on the stream, with the id the stream gave it."""
         entry_id = await self.redis.xadd(
             self.key, {"e": event.encode()}, maxlen=self.maxlen, approximate=True
         )
-        EVENTS_PUBLISHED.labels(event.type).inc()
+        if self.metrics is not None:
+            self.metrics.events_published.labels(event.type).inc()
         return event.with_id(_text(entry_id))
 
     async def append_outbox(self, rows: Sequence[tuple[int, NewEvent]]) -> list[str]:
@@ -86,8 +88,9 @@ class EventStream:
         for outbox_id, event in rows:
             args.extend((outbox_id, event.encode()))
         ids = await self.redis.eval(_APPEND_OUTBOX, 2, self.key, self.relayed_key, *args)
-        for _, event in rows:
-            EVENTS_PUBLISHED.labels(event.type).inc()
+        if self.metrics is not None:
+            for _, event in rows:
+                self.metrics.events_published.labels(event.type).inc()
         return [_text(i) for i in ids]
 
     async def forget_relayed(self, outbox_ids: Sequence[int]) -> None:

@@ -23,7 +23,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from azora_nexus.events.envelope import Event
-from azora_nexus.metrics import EVENTS_DELIVERED, EVENTS_DROPPED
+from azora_nexus.metrics import NodeMetrics
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
 from azora_nexus.realtime.wire import Wire, Wires, text_frame
 
@@ -77,6 +77,7 @@ class Fanout:
         # Live deliveries by outcome since start: which path events take (tests, profiles).
         self.outcomes: Counter[Outcome] = Counter()
         self._closing: set[asyncio.Task[None]] = set()
+        self.metrics: NodeMetrics | None = None  # the node's, set while it serves
 
     async def dispatch(self, events: Sequence[Event]) -> None:
         """Every live event to every socket that subscribed to it and may see it, in order."""
@@ -114,10 +115,12 @@ class Fanout:
         self.outcomes[Outcome.WRITTEN] += written
         self.outcomes[Outcome.QUEUED] += queued
         self.outcomes[Outcome.DROPPED] += dropped
+        if self.metrics is None:
+            return
         if written or queued:
-            EVENTS_DELIVERED.labels(event.type).inc(written + queued)
+            self.metrics.events_delivered.labels(event.type).inc(written + queued)
         if dropped:
-            EVENTS_DROPPED.labels(event.type, "slow_consumer").inc(dropped)
+            self.metrics.events_dropped.labels(event.type, "slow_consumer").inc(dropped)
 
     async def _queue(self, subscriber: Subscriber, wire: Wire | None, out: Outgoing) -> Outcome:
         """The packet onto Engine.IO's queue for the socket, behind what waits there."""

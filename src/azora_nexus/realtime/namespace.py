@@ -76,6 +76,7 @@ class Realtime:
     async def attached(self, nexus: Nexus) -> AsyncIterator[None]:
         """Serve sockets from `nexus`'s stream while the context lasts."""
         self.nexus = nexus
+        self.registry.metrics = self.fanout.metrics = nexus.metrics
         nexus.tailer.add_listener(self.fanout.dispatch)
         nexus.tailer.add_listener(self.disconnect_erased)
         pinging = asyncio.create_task(keep_alive(self.wires, self.sio.eio), name="socket pings")
@@ -113,13 +114,15 @@ class Realtime:
             raise SocketRefused(f"unauthorized: {exc.message}") from exc
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
-        """Accept a valid token (no database round trip); join the user's room."""
+        """Accept a valid token (no database round trip) and register the socket.
+
+        No per-user room: fan-out finds a user's sockets through the registry's indexes.
+        """
         principal = self._principal(auth)
         if self.nexus is not None and await is_erased(self.nexus.redis, principal.user_id):
             raise SocketRefused("unauthorized: this account was erased")
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         self.registry.add(Subscriber(sid=sid, eio_sid=eio_sid, principal=principal))
-        await self.sio.enter_room(sid, f"user:{principal.user_id}")
 
     async def on_disconnect(self, sid: str, *_: object) -> None:
         subscriber = self.registry.remove(sid)

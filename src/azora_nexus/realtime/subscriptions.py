@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.events.envelope import Event
 from azora_nexus.events.taxonomy import TypeSelector
-from azora_nexus.metrics import SOCKETS_CONNECTED
+from azora_nexus.metrics import NodeMetrics
 from azora_nexus.realtime.audience import may_receive
 
 
@@ -76,10 +76,12 @@ class Registry:
         self.sockets: dict[str, Subscriber] = {}
         self.by_type: defaultdict[str, set[Subscriber]] = defaultdict(set)
         self.by_prefix: defaultdict[str, set[Subscriber]] = defaultdict(set)
+        self.metrics: NodeMetrics | None = None  # the node's, set while it serves
 
     def add(self, subscriber: Subscriber) -> None:
         self.sockets[subscriber.sid] = subscriber
-        SOCKETS_CONNECTED.inc()
+        if self.metrics is not None:
+            self.metrics.sockets_connected.inc()
 
     def get(self, sid: str) -> Subscriber | None:
         return self.sockets.get(sid)
@@ -87,7 +89,8 @@ class Registry:
     def remove(self, sid: str) -> Subscriber | None:
         subscriber = self.sockets.pop(sid, None)
         if subscriber is not None:
-            SOCKETS_CONNECTED.dec()
+            if self.metrics is not None:
+                self.metrics.sockets_connected.dec()
             self.unsubscribe(
                 subscriber,
                 TypeSelector(frozenset(subscriber.exact), frozenset(subscriber.prefixes)),

@@ -21,6 +21,9 @@ from azora_nexus.domain.ledger.transfers import transfer
 from azora_nexus.errors import InsufficientFunds
 from tests.domain.ledger.ledger_helpers import check_ledger, open_ledger_db, wallet_factory
 
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 WRITERS = 50
 WALLETS = 10
 RUN_S = 3.0

@@ -16,6 +16,9 @@ from azora_nexus.domain.ledger.schemas import UbiRequest
 from azora_nexus.domain.ledger.ubi import distribute_ubi
 from tests.domain.ledger.ledger_helpers import check_ledger, open_ledger_db
 
+# Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 USERS = 300
 INACTIVE = 7
 BATCH = 10

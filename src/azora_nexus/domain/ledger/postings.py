@@ -33,7 +33,7 @@ from azora_nexus.errors import (
 )
 from azora_nexus.events.envelope import NewEvent
 from azora_nexus.events.outbox import NOTIFY_CHANNEL
-from azora_nexus.metrics import LEDGER_REFUSALS, LEDGER_TRANSFERS
+from azora_nexus.metrics import session_metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +215,8 @@ async def post_transaction(
     if row.created_at is not None:
         assert row.lines == len(postings)
         assert row.accounts_moved == params["account_count"]
-        LEDGER_TRANSFERS.labels(kind.value).inc()
+        if (metrics := session_metrics(session)) is not None:
+            metrics.ledger_transfers.labels(kind.value).inc()
         return PostedTransaction(
             id=tx_id,
             kind=kind,
@@ -235,5 +236,6 @@ async def post_transaction(
         return existing
     refusal = _refusal(row, params["account_count"])
     assert refusal is not None, "nothing posted, nothing refused, no earlier transaction"
-    LEDGER_REFUSALS.labels(refusal.code).inc()
+    if (metrics := session_metrics(session)) is not None:
+        metrics.ledger_refusals.labels(refusal.code).inc()
     raise refusal
