@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import pytest
 from httpx import AsyncClient
 
-from azora_nexus.app import create_app
 from azora_nexus.config import Settings
 from azora_nexus.nexus import Nexus
-from tests.bench_harness.served_node import serve_app
+from tests.support.server import serve_node
 
 
 @dataclass(frozen=True)
@@ -29,11 +28,10 @@ class Served:
 
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[Served]:
-    """Nexus served on a free port of 127.0.0.1 for this test."""
-    app = create_app(settings)
-    async with serve_app(app) as url:
-        port = int(url.rsplit(":", 1)[1])
-        yield Served(url=url, port=port, nexus=app.other_asgi_app.state.nexus)
+    """Nexus served on 127.0.0.1 for this test (tests/support: the production config)."""
+    async with serve_node(settings) as node:
+        port = int(node.url.rsplit(":", 1)[1])
+        yield Served(url=node.url, port=port, nexus=node.nexus)
 
 
 @pytest.fixture

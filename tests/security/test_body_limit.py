@@ -16,9 +16,9 @@ import pytest
 from azora_nexus.app import create_app
 from azora_nexus.auth.tokens import Role
 from azora_nexus.config import Settings
-from tests.bench_harness.served_node import serve_app
 from tests.conftest import auth_header
 from tests.security.served import RawResponse, Served, read_response
+from tests.support.server import serve_app
 
 UPLOAD_BYTES = 300 * 1024 * 1024
 CHUNK = b"x" * (1024 * 1024)
@@ -135,7 +135,7 @@ async def test_a_300_mb_body_is_refused_before_it_is_read(
 
 async def test_the_limits_are_configurable_and_events_have_their_own(settings: Settings) -> None:
     tight = settings.model_copy(update={"max_body_bytes": 2000, "max_event_body_bytes": 1000})
-    async with serve_app(create_app(tight)) as url:
+    async with serve_app(create_app(tight), tight) as url:
         port = int(url.rsplit(":", 1)[1])
 
         async def post(path: str, size: int) -> RawResponse:
