@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from tests.support.waiting import wait_healthy as wait_url_healthy
 
 AZORA = Path(sys.executable).with_name("azora")
 URL_VARS = ("DATABASE_URL", "REDIS_URL", "MONGODB_URI", "AZORA_JWT_SECRET")
@@ -29,15 +27,5 @@ def azora(
 
 
 async def wait_healthy(port: int, process: subprocess.Popen[str], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=2) as http:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.communicate()[1]
-            try:
-                response = await http.get(f"http://127.0.0.1:{port}/health")
-                if response.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise AssertionError("azora up did not become healthy")
+    """`azora up` on `port` answers /health 200 (tests/support), or has exited: its stderr."""
+    await wait_url_healthy(f"http://127.0.0.1:{port}", timeout_s, process)

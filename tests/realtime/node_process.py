@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 from azora_nexus.config import Settings
 from azora_nexus.events.relay import asyncpg_dsn
 from tests.support.server import listening_socket
+from tests.support.waiting import wait_healthy
 
 AZORA = Path(sys.executable).with_name("azora")
 
@@ -45,20 +45,12 @@ class NodeProcess:
             stdin=asyncio.subprocess.DEVNULL,
         )
         node = cls(process, f"http://127.0.0.1:{port}")
-        await node.wait_ready()
+        # Each worker imports and opens everything: on two loaded cores that takes a while.
+        await node.wait_ready(timeout_s=30.0 * workers)
         return node
 
     async def wait_ready(self, timeout_s: float = 30.0) -> None:
-        async with asyncio.timeout(timeout_s), httpx.AsyncClient() as http:
-            while True:
-                if self.process.returncode is not None:
-                    raise RuntimeError(f"node exited with {self.process.returncode}")
-                try:
-                    if (await http.get(f"{self.url}/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_healthy(self.url, timeout_s, self.process)
 
     def kill(self) -> None:
         """kill -9: no shutdown, no cleanup, connections cut by the kernel."""

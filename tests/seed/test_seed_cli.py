@@ -19,6 +19,7 @@ from azora_nexus.auth.tokens import Role, issue_token, resolve_secret
 from azora_nexus.backends.process import free_port
 from azora_nexus.config import Settings
 from tests.seed.seed_support import ledger_problems, table_counts
+from tests.support.waiting import wait_healthy
 
 # Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
 pytestmark = pytest.mark.slow
@@ -101,19 +102,6 @@ async def get_json(
     return response.json()
 
 
-async def wait_healthy(http: httpx.AsyncClient, port: int, node: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert node.poll() is None, "azora up exited"
-        try:
-            if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError("azora up did not become healthy")
-
-
 async def test_seed_writes_into_a_running_node_whose_relay_publishes_the_events(
     running_node: tuple[subprocess.Popen[str], int], own_data_dir: Path
 ) -> None:
@@ -123,7 +111,7 @@ async def test_seed_writes_into_a_running_node_whose_relay_publishes_the_events(
     )
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=10) as http:
-        await wait_healthy(http, port, node)
+        await wait_healthy(f"http://127.0.0.1:{port}", 60, node)
 
         seeded = await asyncio.to_thread(azora, "seed", *SIZE, env=plain_env(own_data_dir))
 

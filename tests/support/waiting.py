@@ -28,10 +28,11 @@ async def wait_healthy(
     """Wait until `GET {url}/health` answers 200; fail at once if `process` has exited."""
 
     async def healthy() -> bool:
-        exited = process.poll() if isinstance(process, subprocess.Popen) else None
-        if isinstance(process, asyncio.subprocess.Process):
-            exited = process.returncode
-        assert exited is None, f"the node exited with {exited}"
+        if isinstance(process, subprocess.Popen) and process.poll() is not None:
+            _, stderr = process.communicate()
+            raise AssertionError(f"the node exited with {process.returncode}: {stderr}")
+        if isinstance(process, asyncio.subprocess.Process) and process.returncode is not None:
+            raise AssertionError(f"the node exited with {process.returncode}")
         try:
             return (await http.get(f"{url}/health")).status_code == 200
         except httpx.TransportError:
