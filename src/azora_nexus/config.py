@@ -68,6 +68,15 @@ class Settings(BaseSettings):
         default=64 * 1024, ge=1, validation_alias="AZORA_MAX_EVENT_BODY_BYTES"
     )
 
+    # The embedded PostgreSQL's WAL archive (backends/wal.py): a base backup this often, and
+    # every moment of this window kept restorable (older bases and WAL are pruned).
+    base_backup_interval_s: float = Field(
+        default=86_400.0, gt=0, validation_alias="AZORA_BASE_BACKUP_INTERVAL_S"
+    )
+    wal_retention_s: float = Field(
+        default=604_800.0, gt=0, validation_alias="AZORA_WAL_RETENTION_S"
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:

@@ -8,6 +8,7 @@ the servers run, so a second launcher on it fails at once instead of starting tw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -22,6 +23,7 @@ from azora_nexus.backends.postgres import EmbeddedPostgres
 from azora_nexus.backends.process import ChildServer, ServerRecord, is_alive
 from azora_nexus.backends.redis import DATA_DIR_NAME as REDIS_DATA_DIR
 from azora_nexus.backends.redis import EmbeddedRedis
+from azora_nexus.backends.wal_keeper import keep_wal
 from azora_nexus.config import Settings
 from azora_nexus.errors import BackendStartError
 
@@ -103,9 +105,18 @@ async def start_backends(settings: Settings) -> AsyncIterator[BackendUrls]:
                 raise failures[0]
             for name, server in wanted.items():
                 urls[name] = server.url
-            yield _as_backend_urls(urls)
+            async with _tend_archive(wanted.get("postgres"), settings):
+                yield _as_backend_urls(urls)
         finally:
             await asyncio.gather(*(server.stop() for server in started))
+
+
+def _tend_archive(
+    server: ChildServer | None, settings: Settings
+) -> contextlib.AbstractAsyncContextManager[None]:
+    if not isinstance(server, EmbeddedPostgres):
+        return contextlib.nullcontext()
+    return keep_wal(server, settings.base_backup_interval_s, settings.wal_retention_s)
 
 
 def lock_owner(data_dir: Path) -> int | None:

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from azora_nexus.backends.process import LOCALHOST, ChildServer
-from azora_nexus.backends.wal import WalArchive
+from azora_nexus.backends.wal import WalArchive, archive_command
 from azora_nexus.errors import BackendStartError
 
 MAJOR = "18"
@@ -107,8 +107,10 @@ class EmbeddedPostgres(ChildServer):
         if self.as_root:
             self.own(self.archive.wal)
         # The server is not running here, so a copy of its dir is a valid cold base backup.
+        assert self.bin is not None
+        self.archive.adopt_legacy_base(self.bin)
         if not self.archive.has_base() and not (self.data_dir / "recovery.signal").exists():
-            self.archive.take_cold_base(self.data_dir)
+            self.archive.take_cold_base(self.data_dir, self.bin)
 
     def own(self, path: Path) -> None:
         """Give `path` (recursively) to the postgres user when we run as root."""
@@ -163,7 +165,7 @@ class EmbeddedPostgres(ChildServer):
             "-c",
             "archive_mode=on",
             "-c",
-            f"archive_command=test ! -f {self.archive.wal}/%f && cp %p {self.archive.wal}/%f",
+            f"archive_command={archive_command(self.archive.wal)}",
         ]
 
     def client_url(self) -> str:

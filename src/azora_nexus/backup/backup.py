@@ -16,15 +16,29 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from azora_nexus.backends.launcher import attach_backends, embedded_servers
 from azora_nexus.backends.postgres import EmbeddedPostgres
+from azora_nexus.backends.wal import Base, WalArchive
+from azora_nexus.backends.wal_keeper import take_base_and_prune
 from azora_nexus.backup import documents, postgres
 from azora_nexus.backup.manifest import Manifest
 from azora_nexus.config import Settings
 from azora_nexus.errors import Invalid
 
 OnStep = Callable[[str], None]
-BACKUP_STEPS = 5
+BACKUP_STEPS = 6
+
+
+def copy_archive(archive: WalArchive, target: Path) -> Base:
+    """The oldest base and every WAL segment since, under the lock that keeps pruning away;
+    returns the base copied (the first moment the copy can restore)."""
+    with archive.locked():
+        base = archive.oldest_base()
+        shutil.copytree(base.path, target / "base", symlinks=True)
+        shutil.copytree(archive.wal, target / "wal", ignore=shutil.ignore_patterns("*.tmp"))
+    return base
 
 
 def default_target(settings: Settings) -> Path:
@@ -45,13 +59,16 @@ async def create_backup(settings: Settings, target: Path, on_step: OnStep) -> Ma
     archive = server.archive
     try:
         async with attach_backends(settings) as urls:
+            on_step("taking a base backup and pruning the WAL archive")
+            port = make_url(urls.database).port
+            assert port is not None
+            await take_base_and_prune(server, port, settings.wal_retention_s)
             on_step("closing the current WAL segment")
             ended_at = await postgres.close_wal_segment(urls.database)
             on_step("counting rows")
             tables = await postgres.table_counts(urls.database)
             on_step("copying the PostgreSQL base and WAL archive")
-            await asyncio.to_thread(shutil.copytree, archive.base, target / "postgres" / "base")
-            await asyncio.to_thread(shutil.copytree, archive.wal, target / "postgres" / "wal")
+            oldest = await asyncio.to_thread(copy_archive, archive, target / "postgres")
             on_step("dumping the Mongo documents")
             collections, indexes = await documents.dump(urls.mongodb, target / "mongo")
         on_step("writing checksums and the manifest")
@@ -62,7 +79,7 @@ async def create_backup(settings: Settings, target: Path, on_step: OnStep) -> Ma
                 "postgres": "18",
                 "secantusdb": version("secantusdb"),
             },
-            pitr_from=archive.base_time(),
+            pitr_from=oldest.taken_at,
             pitr_to=ended_at,
             table_counts=tables,
             collection_counts=collections,

@@ -41,7 +41,10 @@ async def close_wal_segment(url: str) -> float:
     conn = await connect(url)
     try:
         switched_at: datetime = await conn.fetchval("SELECT now()")
-        segment = await conn.fetchval("SELECT pg_walfile_name(pg_switch_wal())")
+        # The segment ending just before the switch point: a switch returns the end of the
+        # segment it closed, and a no-op one (nothing important written since the last, as
+        # right after a base backup) the start of the open one, whose predecessor is done.
+        segment = await conn.fetchval("SELECT pg_walfile_name(pg_switch_wal() - 1)")
         deadline = time.monotonic() + ARCHIVE_WAIT_S
         while True:
             archived = await conn.fetchval("SELECT last_archived_wal FROM pg_stat_archiver")
