@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from azora_nexus.api.body_limit import BodyLimits, limit_body
 from azora_nexus.api.errors import install_error_handlers
 from azora_nexus.api.router import router
-from azora_nexus.compat import check_tested_versions
 from azora_nexus.config import Settings
 from azora_nexus.metrics import HttpMetrics, NodeMetrics
 from azora_nexus.nexus import Nexus, open_nexus
@@ -80,7 +79,6 @@ def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "
     `sid_prefix` starts every Engine.IO session id: a worker's `<index>.` (cli/node.py
     starts each worker of `--workers N` with its own).
     """
-    check_tested_versions()
     api = create_api(settings, migrate=migrate)
     sio = create_socketio_server(
         connect_timeout_s=settings.socket_connect_timeout_s, sid_prefix=sid_prefix

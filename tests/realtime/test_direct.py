@@ -11,8 +11,8 @@ import httpx
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.realtime.direct import DirectWebSocket
+from azora_nexus.realtime.engine import EngineWire
 from azora_nexus.realtime.framing import accept_key
-from azora_nexus.realtime.wire import EngineWire
 from tests.realtime.socket_client import Connect
 from tests.realtime.test_wire import StalledClient, alert
 from tests.support.server import Node

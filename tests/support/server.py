@@ -19,9 +19,10 @@ import socketio
 
 from azora_nexus.app import create_app
 from azora_nexus.auth.tokens import Role, issue_token
-from azora_nexus.cli.node import Server, node_config
+from azora_nexus.cli.node import node_config
 from azora_nexus.config import Settings
 from azora_nexus.nexus import Nexus
+from azora_nexus.realtime.engine import Server
 from azora_nexus.realtime.namespace import Realtime
 
 

@@ -13,8 +13,8 @@ import os
 import signal
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from azora_nexus.errors import BadRequest
 from azora_nexus.metrics import MULTIPROCESS_DIR
 from azora_nexus.nexus import open_backends
 from azora_nexus.realtime.direct import DirectWebSocket
+from azora_nexus.realtime.engine import Server
 from azora_nexus.workers.intake import Intake
 from azora_nexus.workers.routing import Router
 from azora_nexus.workers.supervisor import Supervisor
@@ -40,14 +41,6 @@ class Stoppable(Protocol):
 
     started: bool
     should_exit: bool
-
-
-class Server(uvicorn.Server):
-    """uvicorn, minus its own signal handling: `azora` decides what a signal stops."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 # Collect the youngest generation every 50,000 net allocations instead of 700: a fan-out
@@ -70,41 +63,32 @@ def keep_gc_off_the_hot_path() -> None:
 class NodeServer(Server):
     """The node's uvicorn: tunes the GC once start-up (the app's lifespan) is done."""
 
-    async def startup(self, sockets: list[Any] | None = None) -> None:
-        await super().startup(sockets)
+    def on_started(self) -> None:
         keep_gc_off_the_hot_path()
 
 
 class WorkerServer(NodeServer):
     """A worker's uvicorn: no listening socket; it serves what the parent hands over."""
 
+    listen = False
+
     def __init__(self, config: uvicorn.Config, channel: socket.socket) -> None:
         super().__init__(config)
         self.channel = channel
         self.intake: Intake | None = None
 
-    async def startup(self, sockets: list[Any] | None = None) -> None:
-        await super().startup([])
-        config = self.config
-
-        def new_protocol() -> asyncio.Protocol:
-            # What uvicorn's own listener makes for each accepted connection.
-            protocol: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
-                config=config, server_state=self.server_state, app_state=self.lifespan.state
-            )
-            return protocol
-
-        self.intake = Intake(self.channel, new_protocol, on_parent_gone=self.parent_gone)
+    def on_started(self) -> None:
+        super().on_started()
+        self.intake = Intake(self.channel, self.new_connection, on_parent_gone=self.parent_gone)
         self.intake.start()
 
     def parent_gone(self) -> None:
         logger.warning("the parent process is gone: stopping")
         self.should_exit = True
 
-    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+    def on_stopping(self) -> None:
         if self.intake is not None:
             self.intake.stop()
-        await super().shutdown(sockets)
 
 
 def node_config(app: Any, settings: Settings) -> uvicorn.Config:

@@ -8,10 +8,10 @@ it answers such a handshake itself and then is the session Engine.IO and the fan
 (in `eio.sockets` and in `Wires`), a few hundred bytes instead of tens of KB. It speaks
 the websocket framing (`framing.py` parses) and Engine.IO v4 packets (open, ping/pong,
 message, close); every Socket.IO packet still goes to python-socketio's handlers
-(connect and auth, events, acks, disconnect), through Engine.IO's own `_trigger_event`
-(private, like `wire.py`'s hook).
+(connect and auth, events, acks, disconnect), as Engine.IO would hand them over. What this
+takes of the libraries' internals is in `engine.py`.
 Every other websocket (an upgrade from polling, a non-Engine.IO path) is passed to
-uvicorn's own protocol unchanged. One task per node pings every direct socket.
+uvicorn's own protocol unchanged. The node's `Heartbeat` pings every direct socket.
 """
 
 from __future__ import annotations
@@ -20,14 +20,19 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-import engineio
 from engineio import packet as eio_packet
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from azora_nexus.realtime.engine import (
+    REASON,
+    EngineSession,
+    other_websocket,
+    track_connection,
+    untrack_connection,
+)
 from azora_nexus.realtime.framing import (
     CLOSE_INVALID_DATA,
     CLOSE_NORMAL,
@@ -47,7 +52,6 @@ from azora_nexus.realtime.wire import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
-    Wires,
     frame,
     text_frame,
 )
@@ -60,19 +64,10 @@ logger = logging.getLogger(__name__)
 # Where `create_api`'s lifespan puts the node's Realtime for this protocol to find it.
 REALTIME_STATE_KEY = "azora.realtime"
 SOCKETIO_PATH = b"/socket.io/"
-REASON = engineio.AsyncServer.reason
 PING_FRAME = text_frame(b"2")
-# Tasks of every direct socket (connect, disconnect): referenced until done.
-_running: set[asyncio.Task[Any]] = set()
 
 
-def _spawn(work: Any) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    _running.add(task)
-    task.add_done_callback(_running.discard)
-
-
-class DirectWebSocket(asyncio.Protocol):
+class DirectWebSocket(EngineSession, asyncio.Protocol):
     """A websocket connection: an Engine.IO session served here, or uvicorn's protocol's."""
 
     __slots__ = (
@@ -127,7 +122,7 @@ class DirectWebSocket(asyncio.Protocol):
         if self.fallback is not None:
             self.fallback.connection_lost(exc)
             return
-        self.server_state.connections.discard(self)
+        untrack_connection(self.server_state, self)
         if self.paused is not None and not self.paused.done():
             self.paused.set_result(None)
         if self.sid and not self.closing:
@@ -164,18 +159,7 @@ class DirectWebSocket(asyncio.Protocol):
         if self.paused is not None:
             await self.paused
 
-    # -- Engine.IO's socket interface (what its server and python-socketio call) ------------
-
-    # As Engine.IO's socket of a session upgraded to websocket reads: Engine.IO answers a
-    # poll naming this session with 400 "Unexpected HTTP request".
-    upgraded = True
-    connected = True
-
-    async def send(self, pkt: eio_packet.Packet) -> None:
-        self.write_packet(pkt)
-
-    async def check_ping_timeout(self) -> bool:
-        return not self.closed  # the node's keep-alive task closes silent sockets
+    # -- Engine.IO's session interface (engine.EngineSession) -------------------------------
 
     async def close(
         self, wait: bool = True, abort: bool = False, reason: str | None = None
@@ -210,7 +194,7 @@ class DirectWebSocket(asyncio.Protocol):
         if self.closing or self.transport.is_closing():
             return
         if self.last_seen < silent_since:
-            _spawn(self.close(abort=True, reason=REASON.PING_TIMEOUT))
+            self._spawn(self.close(abort=True, reason=REASON.PING_TIMEOUT))
         else:
             self.transport.write(PING_FRAME)
 
@@ -237,9 +221,10 @@ class DirectWebSocket(asyncio.Protocol):
         eio = realtime.sio.eio
         self.sid = eio.generate_id()
         self.last_seen = time.monotonic()
-        self.server_state.connections.add(self)
-        eio.sockets[self.sid] = self
+        track_connection(self.server_state, self)
+        eio.adopt(self.sid, self)
         realtime.wires.by_sid[self.sid] = self
+        realtime.heartbeat.sessions[self.sid] = self
         self.write_packet(
             eio_packet.Packet(
                 eio_packet.OPEN,
@@ -262,9 +247,7 @@ class DirectWebSocket(asyncio.Protocol):
         self._enqueue(partial(self._connect, environ))
 
     def _fall_back(self, request: bytes) -> None:
-        protocol = WebSocketsSansIOProtocol(
-            config=self.config, server_state=self.server_state, app_state=self.app_state
-        )
+        protocol = other_websocket(self.config, self.server_state, self.app_state)
         self.fallback = protocol
         protocol.connection_made(self.transport)
         protocol.data_received(request)
@@ -275,7 +258,7 @@ class DirectWebSocket(asyncio.Protocol):
         overtakes the CONNECT still being authorised). No task while there is nothing."""
         if self.inbox is None:
             self.inbox = deque((job,))
-            _spawn(self._work(self.inbox))
+            self._spawn(self._work(self.inbox))
         else:
             self.inbox.append(job)
 
@@ -288,10 +271,13 @@ class DirectWebSocket(asyncio.Protocol):
             inbox.popleft()
         self.inbox = None
 
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        assert self.realtime is not None
+        self.realtime.spawn(work)
+
     async def _connect(self, environ: dict[str, str]) -> None:
         assert self.realtime is not None
-        eio = self.realtime.sio.eio
-        accepted = await eio._trigger_event("connect", self.sid, environ, run_async=False)
+        accepted = await self.realtime.sio.eio.deliver("connect", self.sid, environ)
         if accepted is False:
             await self.close(reason=REASON.SERVER_DISCONNECT)
 
@@ -301,14 +287,14 @@ class DirectWebSocket(asyncio.Protocol):
         if realtime is None or realtime.wires.by_sid.get(self.sid) is not self:
             return
         del realtime.wires.by_sid[self.sid]
+        realtime.heartbeat.sessions.pop(self.sid, None)
         eio = realtime.sio.eio
-        if eio.sockets.get(self.sid) is self:
-            del eio.sockets[self.sid]
-        await eio._trigger_event("disconnect", self.sid, reason, run_async=False)
+        eio.release(self.sid, self)
+        await eio.deliver("disconnect", self.sid, reason)
 
     async def _message(self, data: str | bytes) -> None:
         assert self.realtime is not None
-        await self.realtime.sio.eio._trigger_event("message", self.sid, data, run_async=False)
+        await self.realtime.sio.eio.deliver("message", self.sid, data)
 
     def _on_message(self, data: str | bytes) -> None:
         if not self.closing:
@@ -379,7 +365,7 @@ class DirectWebSocket(asyncio.Protocol):
         elif kind == "2":  # a client's ping (Engine.IO v3 habit): answer it
             self.transport.write(text_frame(b"3" + payload[1:]))
         elif kind == "1":
-            _spawn(self.close(reason=REASON.CLIENT_DISCONNECT))
+            self._spawn(self.close(reason=REASON.CLIENT_DISCONNECT))
         # "3" (pong) only refreshed last_seen; "6" (noop) and the rest mean nothing here.
 
     def _fail(self, code: int) -> None:
@@ -387,14 +373,3 @@ class DirectWebSocket(asyncio.Protocol):
         if not self.transport.is_closing():
             self.transport.write(close_frame(code))
             self.transport.close()
-
-
-async def keep_alive(wires: Wires, eio: engineio.AsyncServer) -> None:
-    """Ping every direct socket each ping interval; close those silent for longer than
-    an interval and a timeout (Engine.IO v4's rule, kept by one task per node)."""
-    while True:
-        await asyncio.sleep(eio.ping_interval)
-        silent_since = time.monotonic() - eio.ping_interval - eio.ping_timeout
-        for wire in list(wires.by_sid.values()):
-            if isinstance(wire, DirectWebSocket):
-                wire.keep_alive(silent_since)

@@ -16,14 +16,12 @@ import enum
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import socketio
 from engineio import packet as eio_packet
-from socketio import packet as sio_packet
 
 from azora_nexus.events.envelope import Event
 from azora_nexus.metrics import NodeMetrics
+from azora_nexus.realtime.engine import Sessions, SocketServer
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
 from azora_nexus.realtime.wire import Wire, Wires, text_frame
 
@@ -33,10 +31,9 @@ MAX_BUFFERED_BYTES = 1 << 20
 MAX_QUEUED_PACKETS = 1000
 
 
-def event_packet(sio: socketio.AsyncServer, event: Event) -> eio_packet.Packet:
+def event_packet(sio: SocketServer, event: Event) -> eio_packet.Packet:
     """The Engine.IO message carrying `event` under its type, as `socket.on(type)` expects."""
-    packet = sio.packet_class(sio_packet.EVENT, namespace="/", data=[event.type, event.to_wire()])
-    return eio_packet.Packet(eio_packet.MESSAGE, packet.encode())
+    return sio.event_message(event.type, event.to_wire())
 
 
 class Outcome(enum.Enum):
@@ -57,7 +54,7 @@ class Outgoing:
     frame: bytes
 
 
-def encode(sio: socketio.AsyncServer, event: Event) -> Outgoing:
+def encode(sio: SocketServer, event: Event) -> Outgoing:
     """The packet and frame that deliver `event` to any socket."""
     packet = event_packet(sio, event)
     encoded = packet.encode()
@@ -68,7 +65,7 @@ def encode(sio: socketio.AsyncServer, event: Event) -> Outgoing:
 class Fanout:
     """Sends events to sockets of this node."""
 
-    def __init__(self, sio: socketio.AsyncServer, registry: Registry, wires: Wires) -> None:
+    def __init__(self, sio: SocketServer, registry: Registry, wires: Wires) -> None:
         self.sio = sio
         self.registry = registry
         self.wires = wires
@@ -124,10 +121,10 @@ class Fanout:
 
     async def _queue(self, subscriber: Subscriber, wire: Wire | None, out: Outgoing) -> Outcome:
         """The packet onto Engine.IO's queue for the socket, behind what waits there."""
-        socket: Any = self.sio.eio.sockets.get(subscriber.eio_sid)
-        if socket is None or socket.closing or socket.closed:
+        socket = self.sio.eio.session(subscriber.eio_sid)
+        if socket is None or Sessions.is_gone(socket):
             return Outcome.GONE
-        if socket.queue.qsize() > self.max_queued_packets:
+        if Sessions.backlog(socket) > self.max_queued_packets:
             self._drop(subscriber, wire)
             return Outcome.DROPPED
         await socket.send(out.packet)

@@ -7,8 +7,7 @@ import base64
 import hashlib
 from urllib.parse import parse_qs
 
-from websockets.speedups import apply_mask
-
+from azora_nexus.realtime.engine import apply_mask
 from azora_nexus.realtime.wire import OP_CLOSE, frame
 
 HANDSHAKE_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, 1.3

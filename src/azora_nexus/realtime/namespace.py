@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-import socketio
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from azora_nexus.auth.tokens import Principal, read_token
@@ -17,8 +16,9 @@ from azora_nexus.domain.privacy.revocation import is_erased
 from azora_nexus.errors import Invalid, NexusError
 from azora_nexus.events.envelope import Event, now_ms, parse_event_id
 from azora_nexus.events.taxonomy import TypeSelector
-from azora_nexus.realtime.direct import keep_alive
+from azora_nexus.realtime.engine import SocketServer, record_websockets
 from azora_nexus.realtime.fanout import Fanout
+from azora_nexus.realtime.heartbeat import Heartbeat
 from azora_nexus.realtime.replay import replay
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
 from azora_nexus.realtime.wire import Wires
@@ -56,13 +56,17 @@ def parse_request(data: object) -> tuple[TypeSelector, str | None]:
 class Realtime:
     """This node's sockets; registers its handlers on `sio` and serves once attached."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: SocketServer) -> None:
         self.sio = sio
         self.registry = Registry()
         self.wires = Wires()
-        self.wires.install(sio.eio)
+        record_websockets(sio.eio, self.wires.by_sid)
         self.fanout = Fanout(sio, self.registry, self.wires)
+        self.heartbeat = Heartbeat(sio.eio.ping_interval, sio.eio.ping_timeout)
         self.nexus: Nexus | None = None
+        # Tasks of this node's sockets (a direct session's handlers, its close): kept
+        # referenced until done.
+        self.tasks: set[asyncio.Task[Any]] = set()
         for event, handler in {
             "connect": self.on_connect,
             "disconnect": self.on_disconnect,
@@ -79,7 +83,7 @@ class Realtime:
         self.registry.metrics = self.fanout.metrics = nexus.metrics
         nexus.tailer.add_listener(self.fanout.dispatch)
         nexus.tailer.add_listener(self.disconnect_erased)
-        pinging = asyncio.create_task(keep_alive(self.wires, self.sio.eio), name="socket pings")
+        pinging = asyncio.create_task(self.heartbeat.run(), name="socket pings")
         try:
             yield
         finally:
@@ -91,6 +95,12 @@ class Realtime:
                 if subscriber.replay is not None:
                     subscriber.replay.cancel()
             self.nexus = None
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task of this node's sockets."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def disconnect_erased(self, events: Sequence[Event]) -> None:
         """Close this node's sockets of users erased just now (a reconnect is refused)."""
@@ -121,7 +131,7 @@ class Realtime:
         principal = self._principal(auth)
         if self.nexus is not None and await is_erased(self.nexus.redis, principal.user_id):
             raise SocketRefused("unauthorized: this account was erased")
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        eio_sid = self.sio.eio_sid_of(sid)
         self.registry.add(Subscriber(sid=sid, eio_sid=eio_sid, principal=principal))
 
     async def on_disconnect(self, sid: str, *_: object) -> None:
