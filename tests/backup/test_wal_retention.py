@@ -63,7 +63,6 @@ async def switch_wal(url: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
 async def test_the_archive_is_pruned_to_its_window_and_a_moment_inside_it_restores(
     own_data_dir: Path,
 ) -> None:

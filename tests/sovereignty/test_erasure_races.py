@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
+import pytest
 from httpx import AsyncClient
 
 from tests.sovereignty.life import ADMIN, Life, Person, wait_archived
@@ -39,11 +40,20 @@ async def keep_paying(
     return statuses
 
 
+@pytest.mark.slow
 async def test_erasure_racing_transfers_both_ways(
     http: AsyncClient, node: Node, life: Life, database_url: str
 ) -> None:
     alice, bob = life.alice, life.bob
     await wait_archived(node.nexus.documents, alice, 10)
+    # Bob keeps paying after Alice stops: enough money that he never runs short on a fast
+    # machine (his 40 USD ran out once in about 0.5 s of one-way payments: a 409).
+    funded = await http.post(
+        "/api/rewards/mining",
+        json={"userId": bob.id, "currency": "USD", "amount": "100000"},
+        headers=ADMIN,
+    )
+    assert funded.status_code == 201, funded.text
     done = asyncio.Event()
     payers = [
         *(keep_paying(http, bob, life.bob_wallet, life.alice_wallet, done) for _ in range(WORKERS)),
