@@ -80,9 +80,7 @@ def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "
     starts each worker of `--workers N` with its own).
     """
     api = create_api(settings, migrate=migrate)
-    sio = create_socketio_server(
-        connect_timeout_s=settings.socket_connect_timeout_s, sid_prefix=sid_prefix
-    )
+    sio = create_socketio_server(settings, sid_prefix=sid_prefix)
     api.state.sio = sio
     api.state.realtime = Realtime(sio)
     app = NexusApp(sio, api, body_limits(settings))

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     socket_connect_timeout_s: float = Field(
         default=10.0, gt=0, validation_alias="AZORA_SOCKET_CONNECT_TIMEOUT_S"
     )
+    # Engine.IO's heartbeat: the server pings every interval; a socket that has not answered
+    # a ping within the timeout is closed (so a silent one goes after interval + timeout).
+    socket_ping_interval_s: float = Field(
+        default=25.0, gt=0, validation_alias="AZORA_SOCKET_PING_INTERVAL_S"
+    )
+    socket_ping_timeout_s: float = Field(
+        default=20.0, gt=0, validation_alias="AZORA_SOCKET_PING_TIMEOUT_S"
+    )
     # Request bodies (api/body_limit.py): refused with 413 past this many bytes, while they
     # stream in and before any route or authentication runs; `/events` has its own limit.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, validation_alias="AZORA_MAX_BODY_BYTES")

@@ -10,12 +10,14 @@ import time
 import httpx
 
 from azora_nexus.auth.tokens import Role
+from azora_nexus.config import Settings
 from azora_nexus.realtime.direct import DirectWebSocket
 from azora_nexus.realtime.engine import EngineWire
 from azora_nexus.realtime.framing import accept_key
-from tests.realtime.socket_client import Connect
+from tests.realtime.socket_client import Connect, connect_client
 from tests.realtime.test_wire import StalledClient, alert
-from tests.support.server import Node
+from tests.support.server import Node, serve_node
+from tests.support.waiting import eventually
 
 
 def test_the_handshake_answers_the_rfc_example() -> None:
@@ -49,22 +51,43 @@ async def test_a_websocket_session_is_served_directly_and_an_upgraded_one_by_eng
     assert (await direct.wait_for(2))[1]["id"] == second.id
 
 
-async def test_keep_alive_pings_and_closes_a_socket_that_stays_silent(node: Node) -> None:
-    silent = await StalledClient.connect(node.url, node.token(Role.USER, "u1"))
-    [wire] = [w for w in node.realtime.wires.by_sid.values() if isinstance(w, DirectWebSocket)]
-    wire.keep_alive(time.monotonic() - 60)  # heard from lately: pinged
-    assert await asyncio.wait_for(silent.read(), 5) == "2"
-    sockets = len(node.realtime.registry.sockets)
-    wire.keep_alive(time.monotonic() + 1)  # silent since: closed
-    assert await asyncio.wait_for(silent.closed_by_server(), 5)
-    silent.writer.close()
-    for _ in range(50):
-        if len(node.realtime.registry.sockets) < sockets:
-            break
-        await asyncio.sleep(0.05)
-    assert len(node.realtime.registry.sockets) == sockets - 1
-    assert wire.sid not in node.sio.eio.sockets
-    assert wire.sid not in node.realtime.wires.by_sid
+async def test_a_silent_socket_is_closed_ping_timeout_after_the_ping_it_ignored(
+    settings: Settings,
+) -> None:
+    """Engine.IO v4: pinged every interval, closed when a ping is not answered within the
+    timeout, so at most interval + timeout after the client last spoke; one that answers
+    stays."""
+    interval, timeout = 1.0, 0.5
+    fast = settings.model_copy(
+        update={"socket_ping_interval_s": interval, "socket_ping_timeout_s": timeout}
+    )
+    async with serve_node(fast) as node:
+        answering = await connect_client(node.url, node.token(Role.USER, "u1"))
+        silent = await StalledClient.connect(node.url, node.token(Role.USER, "u2"))
+        last_said = time.monotonic()
+        sockets = len(node.realtime.registry.sockets)
+        assert await asyncio.wait_for(silent.read(), interval + 1) == "2"
+        pinged_at = time.monotonic()
+        assert await asyncio.wait_for(silent.closed_by_server(), interval + timeout + 1)
+        closed_at = time.monotonic()
+        silent.writer.close()
+        assert timeout - 0.1 <= closed_at - pinged_at <= timeout + 0.3
+        assert closed_at - last_said <= interval + timeout + 0.3
+
+        async def forgotten() -> bool:
+            return len(node.realtime.registry.sockets) == sockets - 1
+
+        await eventually(forgotten)
+        assert len(node.realtime.wires.by_sid) == 1
+        assert len(node.realtime.heartbeat.sessions) == 1
+        # The client that answers its pings is still there after a few rounds.
+        await asyncio.sleep(3 * interval)
+        assert answering.sio.connected
+        assert len(node.realtime.heartbeat.sessions) == 1
+        await answering.subscribe(["system.alert"])
+        event = await alert(node, "still here")
+        assert (await answering.wait_for(1))[0]["id"] == event.id
+        await answering.sio.disconnect()
 
 
 async def close_code_after(node: Node, raw: bytes) -> int:

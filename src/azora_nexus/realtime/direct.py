@@ -189,14 +189,15 @@ class DirectWebSocket(EngineSession, asyncio.Protocol):
         else:
             self.transport.write(text_frame(encoded.encode()))
 
-    def keep_alive(self, silent_since: float) -> None:
-        """Ping the client; close the session if it has said nothing since `silent_since`."""
-        if self.closing or self.transport.is_closing():
-            return
-        if self.last_seen < silent_since:
-            self._spawn(self.close(abort=True, reason=REASON.PING_TIMEOUT))
-        else:
+    def ping(self) -> None:
+        """The heartbeat's ping (Engine.IO's "2"; the client answers "3")."""
+        if not (self.closing or self.transport.is_closing()):
             self.transport.write(PING_FRAME)
+
+    def time_out(self) -> None:
+        """The client did not answer a ping in time: close, as Engine.IO does."""
+        if not (self.closing or self.transport.is_closing()):
+            self._spawn(self.close(abort=True, reason=REASON.PING_TIMEOUT))
 
     def _handshake(self, request: bytes) -> None:
         realtime: Realtime | None = self.app_state.get(REALTIME_STATE_KEY)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+from azora_nexus.config import Settings
 from azora_nexus.realtime.engine import SocketServer
 
 # Socket.IO packets from clients are small (subscribe, ping); refuse anything bigger.
 MAX_PACKET_BYTES = 64 * 1024
 
 
-def create_socketio_server(
-    *, connect_timeout_s: float = 10.0, sid_prefix: str = ""
-) -> SocketServer:
+def create_socketio_server(settings: Settings, *, sid_prefix: str = "") -> SocketServer:
     """A Socket.IO server; the realtime handlers are registered on it by `app.py`.
 
     `sid_prefix` starts every Engine.IO session id (a worker's `<index>.`).
     """
     return SocketServer(
-        connect_timeout_s=connect_timeout_s,
+        connect_timeout_s=settings.socket_connect_timeout_s,
         sid_prefix=sid_prefix,
         async_mode="asgi",
         cors_allowed_origins="*",
         transports=["polling", "websocket"],
         max_http_buffer_size=MAX_PACKET_BYTES,
+        ping_interval=settings.socket_ping_interval_s,
+        ping_timeout=settings.socket_ping_timeout_s,
     )
