@@ -6,9 +6,11 @@ Socket.IO, leave and come back (resume without gap or repeat), filter, browse th
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from httpx import AsyncClient
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Locator, Page, WebSocketRoute, expect
 
 from azora_nexus.auth.tokens import Role
 from tests.console.console_helpers import (
@@ -194,3 +196,74 @@ async def test_browser_lists_users_wallets_and_courses_read_only(
     await expect(page.locator("#browse-status")).to_have_text("Courses: 1 shown.")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "console-browse.png", full_page=True)
+
+
+async def test_a_refused_filter_is_not_kept_and_a_reload_comes_back_live(
+    tab: Watched, base_url: str, http: AsyncClient
+) -> None:
+    page = tab.page
+    await sign_in(page, base_url, token_for(Role.ADMIN))
+    await until_subscribed(page)
+    await page.get_by_label("More types or domain.* patterns").fill("bogus.type")
+    await page.get_by_role("button", name="Apply filters").click()
+    await expect(page.locator("#filter-status")).to_have_text(
+        "Unknown event type or pattern: bogus.type"
+    )
+    await expect(page.locator("#socket-status")).to_have_text("live")  # the old filter stays
+    # Saved and applied again on load, the refused filter used to leave "connecting…" forever.
+    await page.reload()
+    await until_subscribed(page)
+    await expect(page.get_by_label("More types or domain.* patterns")).to_have_value("")
+    alert = await publish(http, "system.alert", {"message": "still live"})
+    await expect(feed_row(page, alert)).to_have_count(1, timeout=WAIT_MS)
+
+
+async def test_a_reconnect_resubscribes_with_the_applied_filter_not_unapplied_text(
+    tab: Watched, base_url: str, http: AsyncClient
+) -> None:
+    page = tab.page
+    connections: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    def pass_through(page_side: WebSocketRoute) -> None:
+        connections.append((page_side, page_side.connect_to_server()))
+
+    # Every Socket.IO websocket goes through the test, so it can cut one as a network would.
+    await page.route_web_socket(re.compile(r"/socket\.io/"), pass_through)
+    await sign_in(page, base_url, token_for(Role.ADMIN))
+    await until_subscribed(page)
+    first = await publish(http, "system.alert", {"message": "before the cut"})
+    await expect(feed_row(page, first)).to_have_count(1, timeout=WAIT_MS)
+
+    await page.get_by_label("More types or domain.* patterns").fill("typed.but.not.applied")
+    page_side, server_side = connections[-1]
+    await page_side.close()
+    await server_side.close()
+    await expect(page.locator("#filter-status")).to_contain_text(
+        f"(resumed after {first})", timeout=WAIT_MS
+    )
+    assert len(connections) >= 2
+    second = await publish(http, "system.alert", {"message": "after the reconnect"})
+    await expect(feed_row(page, second)).to_have_count(1, timeout=WAIT_MS)
+
+
+async def test_the_icon_is_served_and_the_feed_cells_stay_on_one_line(
+    tab: Watched, base_url: str, http: AsyncClient
+) -> None:
+    page = tab.page
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    icon = await http.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/svg+xml"
+
+    await page.set_viewport_size({"width": 700, "height": 900})
+    await sign_in(page, base_url, token_for(Role.ADMIN))
+    await until_subscribed(page)
+    alert = await publish(http, "system.alert", {"message": "narrow window"}, user_id="u-42")
+    row = feed_row(page, alert)
+    await expect(row).to_have_count(1, timeout=WAIT_MS)
+    for column in (1, 4, 6):  # time, user, id
+        cell = row.locator(f"td:nth-child({column})")
+        wraps: str = await cell.evaluate("td => getComputedStyle(td).whiteSpace")
+        assert wraps == "nowrap", (column, wraps)
+    assert missing == []

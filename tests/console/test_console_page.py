@@ -32,12 +32,13 @@ async def test_console_answers_the_html_page(client: AsyncClient) -> None:
 async def test_every_file_the_page_loads_is_served_with_its_type(client: AsyncClient) -> None:
     html = (await client.get("/console")).text
     files = referenced_files(html)
-    assert sorted(files) == ["console.css", "console.js", VENDORED]
+    assert sorted(files) == ["console.css", "console.js", "favicon.svg", VENDORED]
+    kinds = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
     for name in files:
         response = await client.get(f"/console/{name}")
         assert response.status_code == 200, name
-        kind = "text/css" if name.endswith(".css") else "text/javascript"
-        assert response.headers["content-type"] == f"{kind}; charset=utf-8"
+        kind = kinds.get(name[name.rfind(".") :], "image/svg+xml")
+        assert response.headers["content-type"] == kind
     # The modules console.js imports are served too.
     script = (await client.get("/console/console.js")).text
     for module in re.findall(r'from "\./([^"]+)"', script):

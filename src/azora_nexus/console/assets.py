@@ -9,6 +9,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 
 PAGE = "index.html"
+ICON = "favicon.svg"
 
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",

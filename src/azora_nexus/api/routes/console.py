@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from azora_nexus.console.assets import PAGE, Asset, find_asset
+from azora_nexus.console.assets import ICON, PAGE, Asset, find_asset
 from azora_nexus.errors import NotFound
 
 router = APIRouter(tags=["console"])
@@ -43,6 +43,16 @@ async def console_page(request: Request) -> Response:
     if page is None:  # a broken install: say so rather than answer 500
         raise NotFound("the console page is not installed")
     return answer(request, page)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon(request: Request) -> Response:
+    """The console's icon, where browsers look for one by default (an SVG: every current
+    browser takes it under this name)."""
+    icon = find_asset(ICON)
+    if icon is None:
+        raise NotFound("the console icon is not installed")
+    return answer(request, icon)
 
 
 @router.get("/console/{name:path}", include_in_schema=False)

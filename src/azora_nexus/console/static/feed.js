@@ -64,6 +64,14 @@ export function startFeed(token, taxonomy, ui, onRefused) {
   let arrivals = [];
   let total = 0;
   let queue = Promise.resolve();
+  // The filter the server last accepted: reconnects resubscribe with it, whatever is typed
+  // in the form meanwhile. Only an accepted filter is saved, so a reload never brings back
+  // one that was refused.
+  let applied = loadJson(FILTER_KEY, null);
+  if (!isFilter(applied) || selectedTypes(taxonomy, applied).error) {
+    applied = { domains: domainsOf(taxonomy), extra: "" };
+    sessionStorage.removeItem(FILTER_KEY);
+  }
 
   const socket = window.io({ auth: { token }, transports: ["websocket", "polling"] });
   const setState = (state, text) => {
@@ -106,35 +114,48 @@ export function startFeed(token, taxonomy, ui, onRefused) {
     flushTimer ??= setTimeout(flush, FLUSH_MS);
   }
 
-  async function subscribe() {
+  function keep(filter) {
+    applied = filter;
+    sessionStorage.setItem(FILTER_KEY, JSON.stringify(filter));
+  }
+
+  async function subscribe(filter) {
     if (!socket.connected) return;
-    const types = selectedTypes(taxonomy, ui);
+    const types = selectedTypes(taxonomy, filter);
     if (types.error) return say(ui.filterStatus, types.error, { failed: true });
     if (subscribed.length) {
       await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("unsubscribe", { types: subscribed });
       subscribed = [];
     }
-    if (!types.names.length) return say(ui.filterStatus, "Nothing selected: no events arrive.");
+    if (!types.names.length) {
+      keep(filter);
+      setState("ok", "live");
+      return say(ui.filterStatus, "Nothing selected: no events arrive.");
+    }
     flush(); // `after` must be the newest id already taken in
     const request = lastId ? { types: types.names, after: lastId } : { types: types.names };
     const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("subscribe", request);
-    if (!ack.ok) return say(ui.filterStatus, ack.error.message, { failed: true });
+    if (!ack.ok) {
+      setState("down", "not subscribed");
+      return say(ui.filterStatus, ack.error.message, { failed: true });
+    }
     subscribed = ack.subscribed;
+    keep(filter);
     setState("ok", "live");
     const resumed = request.after ? ` (resumed after ${request.after})` : "";
     say(ui.filterStatus, `Subscribed to ${subscribed.join(", ")}${resumed}.`);
   }
 
   // One subscription change at a time: a reconnect and a filter change must not interleave.
-  function resubscribe() {
-    queue = queue.then(subscribe).catch((error) => {
+  function resubscribe(filter = null) {
+    queue = queue.then(() => subscribe(filter ?? applied)).catch((error) => {
       say(ui.filterStatus, `Subscribing failed: ${error.message}`, { failed: true });
     });
     return queue;
   }
 
   socket.onAny(receive);
-  socket.on("connect", resubscribe);
+  socket.on("connect", () => resubscribe());
   socket.on("disconnect", (reason) => {
     subscribed = [];
     setState("down", socket.active ? "reconnecting…" : "offline");
@@ -153,8 +174,11 @@ export function startFeed(token, taxonomy, ui, onRefused) {
 
   function onApply(submitted) {
     submitted.preventDefault();
-    sessionStorage.setItem(FILTER_KEY, JSON.stringify(readFilter(ui)));
-    resubscribe();
+    const filter = readFilter(ui);
+    const refused = selectedTypes(taxonomy, filter).error;
+    // A refused filter changes nothing: the current subscription stays, nothing is saved.
+    if (refused) return say(ui.filterStatus, refused, { failed: true });
+    resubscribe(filter);
   }
 
   function showRate() {
@@ -164,7 +188,7 @@ export function startFeed(token, taxonomy, ui, onRefused) {
     ui.eventTotal.textContent = String(total);
   }
 
-  buildFilters(taxonomy, ui, loadJson(FILTER_KEY, null));
+  buildFilters(taxonomy, ui, applied);
   setState("unknown", "connecting…");
   ui.feedRows.replaceChildren();
   draw(events);
@@ -185,9 +209,17 @@ export function forgetFeed() {
   sessionStorage.removeItem(FILTER_KEY);
 }
 
+function domainsOf(taxonomy) {
+  return [...new Set(taxonomy.map((entry) => entry.domain))];
+}
+
+function isFilter(value) {
+  return Array.isArray(value?.domains) && typeof value?.extra === "string";
+}
+
 function buildFilters(taxonomy, ui, saved) {
-  const domains = [...new Set(taxonomy.map((entry) => entry.domain))];
-  const checked = new Set(saved?.domains ?? domains);
+  const domains = domainsOf(taxonomy);
+  const checked = new Set(saved.domains);
   ui.domainBoxes.replaceChildren(
     ...domains.map((domain) => {
       const box = el("input", null, { type: "checkbox", value: `${domain}.*`, name: "domain" });
@@ -197,7 +229,7 @@ function buildFilters(taxonomy, ui, saved) {
       return label;
     }),
   );
-  ui.extraTypes.value = saved?.extra ?? "";
+  ui.extraTypes.value = saved.extra;
   ui.typeNames.replaceChildren(
     ...domains.map((domain) => el("option", null, { value: `${domain}.*` })),
     ...taxonomy.map((entry) => el("option", entry.description, { value: entry.type })),
@@ -213,8 +245,7 @@ function readFilter(ui) {
 }
 
 /** `{names}` to subscribe to, or `{error}` naming an entry the taxonomy does not know. */
-function selectedTypes(taxonomy, ui) {
-  const filter = readFilter(ui);
+function selectedTypes(taxonomy, filter) {
   const known = new Set(taxonomy.map((entry) => entry.type));
   const domains = new Set(taxonomy.map((entry) => entry.domain));
   const extra = filter.extra.split(/[\s,]+/).filter(Boolean);
