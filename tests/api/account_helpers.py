@@ -9,10 +9,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role, issue_token
-
-# The secret tests/conftest.py gives the app. Spelled out rather than imported: with
-# conftest.py files in several test directories, `import conftest` finds whichever came first.
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
+from tests.conftest import JWT_SECRET  # the secret the test app is given
 
 
 def auth_header(role: Role, sub: str | None = None) -> dict[str, str]:

@@ -8,7 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from azora_nexus.database.engine import async_url
-from tests.api.account_helpers import JWT_SECRET, register, wait_for_events, without_id_and_time
+from tests.api.account_helpers import register, wait_for_events, without_id_and_time
+from tests.conftest import JWT_SECRET
 
 
 def login_body(email: str, password: str) -> dict[str, str]:

@@ -19,11 +19,9 @@ from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_pla
 
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.config import Settings
+from tests.conftest import JWT_SECRET  # the secret the test app is given
 from tests.support.server import serve_node
 
-# The secret tests/conftest.py gives the app, spelled out: `from conftest import` would find
-# whichever of the several conftest modules was imported first.
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

@@ -20,8 +20,7 @@ from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.documents.client import Documents
-
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
+from tests.conftest import JWT_SECRET  # the secret the test app is given
 
 
 def bearer(token: str) -> dict[str, str]:

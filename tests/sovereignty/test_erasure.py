@@ -14,7 +14,8 @@ from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role, issue_token
 from azora_nexus.events.relay import asyncpg_dsn
-from tests.sovereignty.life import ADMIN, JWT_SECRET, SERVICE, Life, Person, bearer, wait_archived
+from tests.conftest import JWT_SECRET
+from tests.sovereignty.life import ADMIN, SERVICE, Life, Person, bearer, wait_archived
 from tests.sovereignty.search import search_mongo, search_postgres, search_redis
 from tests.support.server import Node
 
