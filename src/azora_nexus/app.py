@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, migrate: bool = False, sid_prefix: str = "
     api = create_api(settings, migrate=migrate)
     sio = create_socketio_server(settings, sid_prefix=sid_prefix)
     api.state.sio = sio
-    api.state.realtime = Realtime(sio)
+    api.state.realtime = Realtime(sio, max_sockets_per_user=settings.max_sockets_per_user)
     app = NexusApp(sio, api, body_limits(settings))
     return polls_close_their_connection(app) if sid_prefix else app
 

@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     socket_ping_timeout_s: float = Field(
         default=20.0, gt=0, validation_alias="AZORA_SOCKET_PING_TIMEOUT_S"
     )
+    # Inbound limits per socket (realtime/limits.py): past either in a second, the socket is
+    # closed. The bytes must allow one packet of the largest size (64 KiB).
+    socket_max_packets_per_s: int = Field(
+        default=100, ge=1, validation_alias="AZORA_SOCKET_MAX_PACKETS_PER_S"
+    )
+    socket_max_bytes_per_s: int = Field(
+        default=256 * 1024, ge=64 * 1024, validation_alias="AZORA_SOCKET_MAX_BYTES_PER_S"
+    )
+    # Sockets one user may hold open at once on a node (each worker of `--workers N` counts
+    # its own); the next CONNECT is refused.
+    max_sockets_per_user: int = Field(
+        default=20, ge=1, validation_alias="AZORA_MAX_SOCKETS_PER_USER"
+    )
     # Request bodies (api/body_limit.py): refused with 413 past this many bytes, while they
     # stream in and before any route or authentication runs; `/events` has its own limit.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, validation_alias="AZORA_MAX_BODY_BYTES")

@@ -36,6 +36,7 @@ from azora_nexus.realtime.engine import (
 from azora_nexus.realtime.framing import (
     CLOSE_INVALID_DATA,
     CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_SERVICE_RESTART,
     CLOSE_TOO_BIG,
@@ -45,6 +46,7 @@ from azora_nexus.realtime.framing import (
     next_frame,
     parse_upgrade,
 )
+from azora_nexus.realtime.limits import INBOUND_LIMIT, Meter
 from azora_nexus.realtime.wire import (
     OP_BINARY,
     OP_CLOSE,
@@ -65,6 +67,10 @@ logger = logging.getLogger(__name__)
 REALTIME_STATE_KEY = "azora.realtime"
 SOCKETIO_PATH = b"/socket.io/"
 PING_FRAME = text_frame(b"2")
+# Jobs a session's inbox holds before the client is read no more (until half are done).
+MAX_INBOX = 64
+# How long a socket closed for flooding has to read its close frame before it is cut.
+CLOSE_GRACE_S = 1.0
 
 
 class DirectWebSocket(EngineSession, asyncio.Protocol):
@@ -80,7 +86,9 @@ class DirectWebSocket(EngineSession, asyncio.Protocol):
         "fragments",
         "inbox",
         "last_seen",
+        "meter",
         "paused",
+        "reading_paused",
         "realtime",
         "server_state",
         "session",
@@ -100,6 +108,8 @@ class DirectWebSocket(EngineSession, asyncio.Protocol):
         self.fragments: list[bytes] | None = None  # a message's frames so far (opcode first)
         # What Socket.IO must see of this session, in order: connect, messages, disconnect.
         self.inbox: deque[Callable[[], Awaitable[None]]] | None = None
+        self.reading_paused = False  # while the inbox is full
+        self.meter = Meter()  # what the client sent this second (realtime/limits.py)
         self.closing = self.closed = False
         self.paused: asyncio.Future[None] | None = None
         self.last_seen = 0.0
@@ -260,8 +270,13 @@ class DirectWebSocket(EngineSession, asyncio.Protocol):
         if self.inbox is None:
             self.inbox = deque((job,))
             self._spawn(self._work(self.inbox))
-        else:
-            self.inbox.append(job)
+            return
+        self.inbox.append(job)
+        # A bounded inbox: read no more from the client until its backlog is handled.
+        full = len(self.inbox) >= MAX_INBOX and not self.reading_paused
+        if full and not self.transport.is_closing():
+            self.transport.pause_reading()
+            self.reading_paused = True
 
     async def _work(self, inbox: deque[Callable[[], Awaitable[None]]]) -> None:
         while inbox:
@@ -270,6 +285,10 @@ class DirectWebSocket(EngineSession, asyncio.Protocol):
             except Exception:
                 logger.exception("Engine.IO session %s: a handler failed", self.sid)
             inbox.popleft()
+            if self.reading_paused and len(inbox) <= MAX_INBOX // 2:
+                self.reading_paused = False
+                if not self.transport.is_closing():
+                    self.transport.resume_reading()
         self.inbox = None
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -302,10 +321,18 @@ class DirectWebSocket(EngineSession, asyncio.Protocol):
             self._enqueue(partial(self._message, data))
 
     def _receive_frames(self, data: bytes) -> None:
-        """Handle the client's frames as they complete."""
+        """Handle the client's frames as they complete, within the inbound limits."""
+        if self.closing:  # closed by the server: what comes now is not read
+            return
+        assert self.realtime is not None
+        eio = self.realtime.sio.eio
+        limits, limit = eio.limits, eio.max_http_buffer_size
+        now = self.last_seen = time.monotonic()
+        if limits is not None and (exceeded := limits.charge(self.meter, now, 0, len(data))):
+            self._overflow(exceeded)
+            return
         buffer = self.buffer
         buffer += data
-        limit = self.realtime.sio.eio.max_http_buffer_size if self.realtime else 0
         while not self.transport.is_closing():
             try:
                 taken = next_frame(buffer, limit)
@@ -314,10 +341,33 @@ class DirectWebSocket(EngineSession, asyncio.Protocol):
                 return
             if taken is None:
                 return
+            if limits is not None and (exceeded := limits.charge(self.meter, now, 1, 0)):
+                self._overflow(exceeded)
+                return
             self._on_frame(*taken, limit)
 
+    def _overflow(self, exceeded: str) -> None:
+        """Past the inbound limits: close with 1008 and the reason; what the client sent
+        and the session has not handled yet is dropped."""
+        logger.warning("socket %s closed: %s", self.sid, exceeded)
+        self.buffer.clear()
+        if self.inbox is not None:
+            while len(self.inbox) > 1:  # the first is under way
+                self.inbox.pop()
+        if not self.closing:
+            self.closing = self.closed = True
+            self._enqueue(partial(self._disconnected, INBOUND_LIMIT))
+        transport = self.transport
+        if not transport.is_closing():
+            # Closing with the client's flood unread would reset the connection and lose the
+            # close frame: send it and a FIN, read no more, and cut the connection shortly.
+            transport.write(close_frame(CLOSE_POLICY_VIOLATION, exceeded))
+            if transport.can_write_eof():
+                transport.write_eof()
+            transport.pause_reading()
+            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, transport.abort)
+
     def _on_frame(self, opcode: int, final: bool, payload: bytes, limit: int) -> None:
-        self.last_seen = time.monotonic()
         if opcode in (OP_TEXT, OP_BINARY, OP_CONTINUATION):
             self._assemble(opcode, final, payload, limit)
         elif opcode == OP_PING:

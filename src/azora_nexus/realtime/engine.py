@@ -16,11 +16,12 @@ The hooks:
   `_handle_eio_connect` and `environ` (the CONNECT deadline), `manager.sid_from_eio_sid` and
   `eio_sid_from_sid`, `packet_class`.
 - python-engineio: `AsyncServer.generate_id` (sids that name their worker), `_trigger_event`
-  (a direct session's connect, messages and disconnect), the `sockets` table, the `_async`
-  driver table's "websocket" entry and its `WebSocket` (the transport of a websocket that
-  Engine.IO serves), `AsyncServer.reason`, an `AsyncSocket`'s `closing`, `closed`,
-  `upgraded` and `queue`, and what Engine.IO and python-socketio call on a session in the
-  `sockets` table (`EngineSession`).
+  (a direct session's connect, messages and disconnect; the inbound meter of the sessions
+  Engine.IO serves), `handle_request` (a POST naming a closed session), the `sockets`
+  table, the `_async` driver table's "websocket" entry and its `WebSocket` (the transport
+  of a websocket that Engine.IO serves), `AsyncServer.reason`, an `AsyncSocket`'s
+  `closing`, `closed`, `upgraded`, `queue` and `close(wait=False)`, and what Engine.IO and
+  python-socketio call on a session in the `sockets` table (`EngineSession`).
 - asyncio: `Queue._queue` and `Queue._getters` (Engine.IO's writer, idle on its queue).
 - uvicorn: `protocols.websockets.websockets_sansio_impl.WebSocketsSansIOProtocol` (every
   websocket that is not a direct session), the websocket protocol's constructor
@@ -34,10 +35,13 @@ The hooks:
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar, cast
+from urllib.parse import parse_qs
 
 import engineio
 import socketio
@@ -49,8 +53,10 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.speedups import apply_mask
 
 from azora_nexus.compat import check_tested_versions
+from azora_nexus.realtime.limits import InboundLimits, Meter
 
 check_tested_versions()
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "REASON",
@@ -80,13 +86,66 @@ class Sessions(engineio.AsyncServer):  # type: ignore[misc]
 
     A sid reads `<worker>.<random>`: the part before the dot says which worker process
     holds the session (`workers/routing.py`); the rest is Engine.IO's own id.
+
+    With `limits`, every message of a session Engine.IO serves (polling, or polling upgraded
+    to websocket) is counted, and a session past them is closed (a direct session counts
+    its own frames).
     """
 
     sid_prefix = ""
+    limits: InboundLimits | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.meters: dict[str, Meter] = {}
 
     def generate_id(self) -> str:
         sid: str = super().generate_id()
         return self.sid_prefix + sid
+
+    async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+        # A POST naming a session that is closed but still in the table (closed by the
+        # CONNECT deadline or a ping timeout, and not yet reaped) makes Engine.IO's POST
+        # path raise KeyError: a 500 with a traceback. Forgotten first, as Engine.IO's own
+        # GET path forgets it, it is a 400 "Invalid session".
+        scope = args[0] if args else None
+        if isinstance(scope, dict) and scope.get("method") == "POST":
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            sid = query.get("sid", [""])[0]
+            socket = self.sockets.get(sid)
+            if socket is not None and socket.closed:
+                del self.sockets[sid]
+        return await super().handle_request(*args, **kwargs)
+
+    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        """Engine.IO's handler call for the sessions it serves: messages are metered."""
+        if event == "message" and self.limits is not None:
+            sid, data = args[0], args[1]
+            meter = self.meters.get(sid)
+            if meter is None:
+                meter = self.meters[sid] = Meter()
+            exceeded = self.limits.charge(meter, time.monotonic(), 1, len(data))
+            if exceeded is not None:
+                if sid in self.sockets:
+                    logger.warning("Engine.IO session %s closed: %s", sid, exceeded)
+                    await self.end(sid, exceeded)
+                return None
+        elif event == "disconnect":
+            self.meters.pop(args[0], None)
+        return await super()._trigger_event(event, *args, **kwargs)
+
+    async def end(self, sid: str, reason: str) -> None:
+        """Close session `sid` now and forget it; a poll or websocket of it still waiting
+        gets its CLOSE packet. (Engine.IO's `disconnect` waits until a poll takes that
+        packet, and forever for a client that is gone.)"""
+        socket = self.sockets.get(sid)
+        if socket is None:
+            return
+        await socket.close(wait=False, reason=reason)
+        queue = getattr(socket, "queue", None)
+        if queue is not None:
+            queue.put_nowait(None)  # ends the websocket writer of an upgraded session
+        self.release(sid, socket)
 
     def session(self, sid: str) -> Any:
         """The session object of `sid` in Engine.IO's table (None when gone)."""
@@ -103,8 +162,9 @@ class Sessions(engineio.AsyncServer):  # type: ignore[misc]
 
     async def deliver(self, event: str, sid: str, *args: Any) -> Any:
         """Run Engine.IO's handler of `event` ("connect", "message", "disconnect") for `sid`
-        now, as Engine.IO does for a session it serves itself (python-socketio's handlers)."""
-        return await self._trigger_event(event, sid, *args, run_async=False)
+        now, as Engine.IO does for a session it serves itself (python-socketio's handlers).
+        Not metered here: a direct session meters its own frames."""
+        return await engineio.AsyncServer._trigger_event(self, event, sid, *args, run_async=False)
 
     @staticmethod
     def is_gone(socket: Any) -> bool:
@@ -225,9 +285,17 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     eio: Sessions
 
-    def __init__(self, *, connect_timeout_s: float, sid_prefix: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout_s: float,
+        sid_prefix: str = "",
+        inbound_limits: InboundLimits | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.eio.sid_prefix = sid_prefix
+        self.eio.limits = inbound_limits
         self.connect_timeout_s = connect_timeout_s
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -246,7 +314,7 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             return
         if self.sid_of(eio_sid) is not None:
             return
-        task = asyncio.create_task(self.eio.disconnect(eio_sid))
+        task = asyncio.create_task(self.eio.end(eio_sid, REASON.SERVER_DISCONNECT))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

@@ -13,7 +13,7 @@ from azora_nexus.realtime.wire import OP_CLOSE, frame
 HANDSHAKE_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, 1.3
 # Close codes (RFC 6455, 7.4.1).
 CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_INVALID_DATA = 1000, 1002, 1007
-CLOSE_TOO_BIG, CLOSE_SERVICE_RESTART = 1009, 1012
+CLOSE_POLICY_VIOLATION, CLOSE_TOO_BIG, CLOSE_SERVICE_RESTART = 1008, 1009, 1012
 
 
 class FrameError(Exception):
@@ -42,8 +42,9 @@ def accept_key(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + HANDSHAKE_GUID).digest())
 
 
-def close_frame(code: int) -> bytes:
-    return frame(OP_CLOSE, code.to_bytes(2, "big"))
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A close frame with `code` and `reason` (cut to the 123 bytes a control frame allows)."""
+    return frame(OP_CLOSE, code.to_bytes(2, "big") + reason.encode()[:123])
 
 
 def next_frame(buffer: bytearray, limit: int) -> tuple[int, bool, bytes] | None:

@@ -56,8 +56,9 @@ def parse_request(data: object) -> tuple[TypeSelector, str | None]:
 class Realtime:
     """This node's sockets; registers its handlers on `sio` and serves once attached."""
 
-    def __init__(self, sio: SocketServer) -> None:
+    def __init__(self, sio: SocketServer, *, max_sockets_per_user: int = 20) -> None:
         self.sio = sio
+        self.max_sockets_per_user = max_sockets_per_user
         self.registry = Registry()
         self.wires = Wires()
         record_websockets(sio.eio, self.wires.by_sid)
@@ -131,6 +132,10 @@ class Realtime:
         principal = self._principal(auth)
         if self.nexus is not None and await is_erased(self.nexus.redis, principal.user_id):
             raise SocketRefused("unauthorized: this account was erased")
+        if self.registry.per_user[principal.user_id] >= self.max_sockets_per_user:
+            raise SocketRefused(
+                f"too_many_sockets: at most {self.max_sockets_per_user} open at once per user"
+            )
         eio_sid = self.sio.eio_sid_of(sid)
         self.registry.add(Subscriber(sid=sid, eio_sid=eio_sid, principal=principal))
 

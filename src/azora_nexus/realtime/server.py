@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from azora_nexus.config import Settings
 from azora_nexus.realtime.engine import SocketServer
+from azora_nexus.realtime.limits import InboundLimits
 
 # Socket.IO packets from clients are small (subscribe, ping); refuse anything bigger.
 MAX_PACKET_BYTES = 64 * 1024
@@ -23,4 +24,8 @@ def create_socketio_server(settings: Settings, *, sid_prefix: str = "") -> Socke
         max_http_buffer_size=MAX_PACKET_BYTES,
         ping_interval=settings.socket_ping_interval_s,
         ping_timeout=settings.socket_ping_timeout_s,
+        inbound_limits=InboundLimits(
+            packets_per_s=settings.socket_max_packets_per_s,
+            bytes_per_s=settings.socket_max_bytes_per_s,
+        ),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from azora_nexus.auth.tokens import Principal
@@ -77,9 +77,11 @@ class Registry:
         self.by_type: defaultdict[str, set[Subscriber]] = defaultdict(set)
         self.by_prefix: defaultdict[str, set[Subscriber]] = defaultdict(set)
         self.metrics: NodeMetrics | None = None  # the node's, set while it serves
+        self.per_user: Counter[str] = Counter()  # sockets by user id
 
     def add(self, subscriber: Subscriber) -> None:
         self.sockets[subscriber.sid] = subscriber
+        self.per_user[subscriber.principal.user_id] += 1
         if self.metrics is not None:
             self.metrics.sockets_connected.inc()
 
@@ -89,6 +91,10 @@ class Registry:
     def remove(self, sid: str) -> Subscriber | None:
         subscriber = self.sockets.pop(sid, None)
         if subscriber is not None:
+            user_id = subscriber.principal.user_id
+            self.per_user[user_id] -= 1
+            if self.per_user[user_id] <= 0:
+                del self.per_user[user_id]
             if self.metrics is not None:
                 self.metrics.sockets_connected.dec()
             self.unsubscribe(
