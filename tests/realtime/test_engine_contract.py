@@ -41,6 +41,7 @@ from azora_nexus.realtime.engine import (
     track_connection,
     untrack_connection,
 )
+from azora_nexus.realtime.limits import InboundLimits
 
 SIO_PATH = "/socket.io/"
 
@@ -210,6 +211,42 @@ async def test_engineio_refuses_polls_naming_an_upgraded_session() -> None:
             assert response.status_code == 400
             assert response.json() == "Unexpected HTTP request"
     assert session.sent == []
+
+
+async def test_engineio_hands_every_message_of_a_polled_session_to_trigger_event() -> None:
+    """engineio.AsyncServer._trigger_event("message", sid, data) for each packet a POST
+    carries: the inbound meter sees them, and closes the session past its limits."""
+    sio = socket_server()
+    sio.eio.limits = InboundLimits(packets_per_s=3, bytes_per_s=1 << 16)
+    async with polling(sio) as client:
+        sid = await open_session(client)
+        query = {"EIO": "4", "transport": "polling", "sid": sid}
+        assert (await client.post(SIO_PATH, params=query, content="40")).status_code == 200
+        assert sio.eio.meters[sid].packets == 1
+        socket = sio.eio.session(sid)
+        body = "\x1e".join(['42["x"]'] * 3)
+        assert (await client.post(SIO_PATH, params=query, content=body)).status_code == 200
+        assert Sessions.is_gone(socket)  # AsyncSocket.close(wait=False) closed it at once
+        assert sio.eio.session(sid) is None
+        assert sid not in sio.environ  # python-socketio was told
+        assert (await client.post(SIO_PATH, params=query, content="40")).status_code == 400
+
+
+async def test_a_post_naming_a_closed_session_is_a_400_not_a_keyerror() -> None:
+    """engineio's POST path raises KeyError for a session closed but still in `sockets`
+    (`_get_socket`); `Sessions.handle_request` forgets such a session first."""
+    sio = socket_server()
+    async with polling(sio) as client:
+        sid = await open_session(client)
+        socket = sio.eio.session(sid)
+        socket.closed = True  # as Engine.IO leaves it while its close waits for a poll
+        with pytest.raises(KeyError):
+            sio.eio._get_socket(sid)
+        sio.eio.sockets[sid] = socket
+        query = {"EIO": "4", "transport": "polling", "sid": sid}
+        response = await client.post(SIO_PATH, params=query, content="40")
+        assert response.status_code == 400
+        assert response.json() == f"Invalid session {sid}"
 
 
 async def test_engineio_sockets_have_the_state_the_fanout_reads() -> None:
