@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     mongo_port: int = Field(default=0, ge=0, le=65535, validation_alias="AZORA_MONGO_PORT")
     # How long a backend check (health, readiness probe) may take before it counts as down.
     backend_timeout_s: float = Field(default=2.0, gt=0, validation_alias="AZORA_BACKEND_TIMEOUT_S")
+    # After a backend failed to answer, requests needing it are refused at once (503) and
+    # one probe this often asks whether it is back (guard.py).
+    backend_retry_s: float = Field(default=1.0, gt=0, validation_alias="AZORA_BACKEND_RETRY_S")
     log_level: str = Field(default="INFO", validation_alias="AZORA_LOG_LEVEL")
     # PostgreSQL connections a node keeps (and as many again in a burst). `--workers N`
     # gives each worker its share of this, unless AZORA_DB_POOL_SIZE is set.

@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 # Set for every worker of `--workers N` (cli/node.py): each process keeps its values in
@@ -37,6 +37,7 @@ class NodeMetrics:
     def __init__(self, shared_dir: Path | None = None) -> None:
         self.shared_dir = shared_dir
         self.registry = CollectorRegistry()
+        self._file_backed: list[Collector] = []
         r = self.registry
         self.http_requests = Counter(
             "azora_http_requests",
@@ -117,11 +118,19 @@ class NodeMetrics:
         """Whether this node is one worker of several (its values in the shared files)."""
         return self.shared_dir is not None
 
+    def add_file_backed(self, collector: Collector) -> None:
+        """A collector that reads what it reports from a file at each scrape (the backend
+        restarts): the same whichever worker answers, so it is never summed."""
+        self._file_backed.append(collector)
+        self.registry.register(collector)
+
     def exposition(self) -> bytes:
         """The Prometheus text of this node (with several workers: of every worker)."""
         if self.shared_dir is not None:
             every_worker = CollectorRegistry()
             MultiProcessCollector(every_worker, path=str(self.shared_dir))  # type: ignore[no-untyped-call]
+            for collector in self._file_backed:
+                every_worker.register(collector)
             return generate_latest(every_worker)
         return generate_latest(self.registry)
 

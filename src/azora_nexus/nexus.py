@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import asyncpg
 from redis.asyncio import Redis
+from sqlalchemy import text
 
 from azora_nexus.auth.tokens import resolve_secret
 from azora_nexus.backends import BackendUrls, attach_backends, start_backends
+from azora_nexus.backends.supervision import RestartCounter
 from azora_nexus.cache.cache import Cache, CacheOptions, open_cache
-from azora_nexus.cache.client import open_redis
+from azora_nexus.cache.client import create_redis, open_redis
 from azora_nexus.config import Settings
 from azora_nexus.database.engine import Database, open_database
 from azora_nexus.database.migrate import upgrade
+from azora_nexus.database.notifications import Notifications
 from azora_nexus.documents.client import Documents, open_documents
+from azora_nexus.domain.privacy.revocation import CHANNEL as ERASED_CHANNEL
+from azora_nexus.domain.privacy.revocation import ErasedUsers
+from azora_nexus.epochs import CHANNEL as EPOCH_CHANNEL
+from azora_nexus.epochs import DurableEpoch
 from azora_nexus.events.background import open_events
 from azora_nexus.events.bus import EventBus
-from azora_nexus.events.relay import Relay
+from azora_nexus.events.relay import Relay, asyncpg_dsn
 from azora_nexus.events.tailer import StreamTailer
+from azora_nexus.guard import Guards
 from azora_nexus.metrics import NodeMetrics, bind_metrics
 from azora_nexus.sync import bind_cache
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,8 @@ class Nexus:
     events: EventBus
     tailer: StreamTailer
     relay: Relay
+    guards: Guards  # one circuit breaker per backend (guard.py)
+    erased: ErasedUsers  # the erased users, in memory (domain/privacy/revocation.py)
 
 
 @asynccontextmanager
@@ -71,18 +86,40 @@ async def open_nexus(
         urls = await stack.enter_async_context(
             open_backends(settings, migrate_to="head" if migrate else None, attach=attach)
         )
+        guards = Guards.create(timeout_s, settings.backend_retry_s)
+        stack.push_async_callback(guards.aclose)
         db = await stack.enter_async_context(
-            open_database(urls.database, timeout_s=timeout_s, pool_size=settings.db_pool_size)
+            open_database(
+                urls.database,
+                timeout_s=timeout_s,
+                pool_size=settings.db_pool_size,
+                guard=guards.postgres,
+            )
         )
-        redis = await stack.enter_async_context(open_redis(urls.redis, timeout_s=timeout_s))
+        redis = await stack.enter_async_context(
+            open_redis(urls.redis, timeout_s=timeout_s, guard=guards.redis)
+        )
         documents = await stack.enter_async_context(
-            open_documents(urls.mongodb, timeout_s=timeout_s)
+            open_documents(urls.mongodb, timeout_s=timeout_s, guard=guards.mongo)
         )
+        await stack.enter_async_context(_probes(guards, urls, db, documents, timeout_s))
+        durable = await _durable_state(db)
         metrics = NodeMetrics(shared_dir=settings.metrics_dir)
+        metrics.add_file_backed(RestartCounter(settings.data_dir))
         bind_metrics(db.sessions, metrics)  # so the ledger's counters reach this node's
         cache = await stack.enter_async_context(
-            open_cache(urls.redis, CacheOptions.from_settings(settings), metrics=metrics)
+            open_cache(
+                urls.redis,
+                CacheOptions.from_settings(settings),
+                metrics=metrics,
+                durable=DurableEpoch(db) if durable else None,
+            )
         )
+        erased = ErasedUsers(db)
+        if durable:
+            await erased.refresh()
+        notifications = Notifications(asyncpg_dsn(urls.database), timeout_s=timeout_s)
+        await stack.enter_async_context(_listening(notifications, cache, erased))
         bind_cache(db.sessions, cache)  # so invalidate_after_commit(session, keys) finds it
         events = await stack.enter_async_context(
             open_events(
@@ -92,6 +129,7 @@ async def open_nexus(
                 stream_maxlen=settings.stream_maxlen,
                 metrics=metrics,
                 background=background,
+                db=db,
             )
         )
         yield Nexus(
@@ -106,4 +144,73 @@ async def open_nexus(
             events=events.bus,
             tailer=events.tailer,
             relay=events.relay,
+            guards=guards,
+            erased=erased,
         )
+
+
+async def _durable_state(db: Database) -> bool:
+    """Whether the schema has the tables of the fault state (migration 0002); a node on an
+    older schema still serves, with the cache epoch in Redis only and no erased users."""
+    async with db.sessions() as session:
+        found = (await session.execute(text("SELECT to_regclass('epochs') IS NOT NULL"))).scalar()
+    if not found:
+        logger.warning("the database is not migrated to head: run `azora migrate`")
+    return bool(found)
+
+
+@asynccontextmanager
+async def _listening(
+    notifications: Notifications, cache: Cache, erased: ErasedUsers
+) -> AsyncIterator[None]:
+    """What this node follows through LISTEN (and, for erasures, a poll as well): the cache
+    epoch other nodes move, and the users they erase."""
+    durable = cache.store.durable
+
+    async def resync() -> None:
+        if durable is not None:
+            cache.store.heard(await durable.current())
+
+    if durable is not None:
+        notifications.subscribe(EPOCH_CHANNEL, cache.store.heard, on_connect=resync)
+    tasks = [asyncio.create_task(notifications.run(), name="notifications")]
+    if erased.loaded:
+        notifications.subscribe(ERASED_CHANNEL, erased.heard, on_connect=erased.refresh)
+        tasks.append(asyncio.create_task(erased.follow(), name="erased users"))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@asynccontextmanager
+async def _probes(
+    guards: Guards, urls: BackendUrls, db: Database, documents: Documents, timeout_s: float
+) -> AsyncIterator[None]:
+    """How each open breaker asks whether its backend is back: a real round trip on a
+    connection of its own (the pools refuse while the breaker is open)."""
+    dsn = asyncpg_dsn(urls.database)
+    redis_probe = create_redis(urls.redis, timeout_s=timeout_s, retries=0)
+
+    async def postgres() -> None:
+        conn = await asyncpg.connect(dsn, timeout=timeout_s)
+        try:
+            await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close(timeout=timeout_s)
+
+    async def fresh_pool() -> None:
+        # Connections from before the outage may be dead (a restarted server): start anew.
+        await db.engine.dispose()
+
+    guards.postgres.probe, guards.postgres.on_recovery = postgres, fresh_pool
+    guards.redis.probe = redis_probe.ping
+    guards.mongo.probe = lambda: documents.ping(timeout_s)
+    guards.mongo.on_recovery = documents.create_indexes
+    try:
+        yield
+    finally:
+        await guards.aclose()
+        await redis_probe.aclose()

@@ -41,7 +41,7 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     principal = read_token(nexus.jwt_secret, credentials.credentials)
-    return await refuse_erased(nexus.redis, principal)
+    return refuse_erased(nexus.erased, principal)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from azora_nexus import errors
+from azora_nexus.guard import backend_of, describe
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +83,35 @@ async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal", "internal error")
 
 
+# What a driver raises when its server does not answer (among other things it raises).
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    RedisError,
+    PyMongoError,
+    OSError,  # TimeoutError and ConnectionError among them
+)
+
+
+async def on_driver_error(request: Request, exc: Exception) -> JSONResponse:
+    """A backend that did not answer (a timeout, a lost connection): 503 naming it, and its
+    breaker opens so the next requests need not wait. Anything else is a bug: 500."""
+    backend = backend_of(exc)
+    if backend is None:
+        return await on_unexpected_error(request, exc)
+    nexus = getattr(request.app.state, "nexus", None)
+    guard = None if nexus is None else nexus.guards.all.get(backend)
+    if guard is not None and not isinstance(exc, errors.BackendUnavailable):
+        guard.failed(exc)
+    return error_response(503, "backend_unavailable", f"{backend} did not answer: {describe(exc)}")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error in the contract's shape."""
     app.add_exception_handler(errors.NexusError, on_nexus_error)
+    for driver_error in DRIVER_ERRORS:
+        app.add_exception_handler(driver_error, on_driver_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected_error)

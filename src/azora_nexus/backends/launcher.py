@@ -23,6 +23,7 @@ from azora_nexus.backends.postgres import EmbeddedPostgres
 from azora_nexus.backends.process import ChildServer, ServerRecord, is_alive
 from azora_nexus.backends.redis import DATA_DIR_NAME as REDIS_DATA_DIR
 from azora_nexus.backends.redis import EmbeddedRedis
+from azora_nexus.backends.supervision import Supervisor
 from azora_nexus.backends.wal_keeper import keep_wal
 from azora_nexus.config import Settings
 from azora_nexus.errors import BackendStartError
@@ -105,8 +106,13 @@ async def start_backends(settings: Settings) -> AsyncIterator[BackendUrls]:
                 raise failures[0]
             for name, server in wanted.items():
                 urls[name] = server.url
-            async with _tend_archive(wanted.get("postgres"), settings):
-                yield _as_backend_urls(urls)
+            supervisor = Supervisor(wanted, settings.data_dir)
+            supervisor.start()
+            try:
+                async with _tend_archive(wanted.get("postgres"), settings):
+                    yield _as_backend_urls(urls)
+            finally:
+                await supervisor.stop()  # before the servers stop: no restart of those
         finally:
             await asyncio.gather(*(server.stop() for server in started))
 

@@ -162,6 +162,21 @@ class ChildServer(ABC):
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    def exit_code(self) -> int | None:
+        """The exit code (a negative signal number) once the server has exited; None while
+        it runs or when it was never started."""
+        return None if self._process is None else self._process.poll()
+
+    async def restart(self) -> str:
+        """Start the server again after it exited: same data dir, same port, same URL."""
+        await self.stop()  # reaps the exited process (or stops one still running)
+        await asyncio.to_thread(self.before_restart)
+        self.configured_port = self.port
+        return await self.start()
+
+    def before_restart(self) -> None:
+        """What a crashed server leaves behind that would stop it starting again."""
+
     async def start(self) -> str:
         """Start the server as a child and wait until it answers a real request."""
         self.check_binaries()

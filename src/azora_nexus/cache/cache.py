@@ -22,7 +22,6 @@ without losing its epoch key (failover to a lagging replica) is not detected.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -38,7 +37,7 @@ from azora_nexus.cache.counters import CacheCollector, CacheStats, SharedCacheCo
 from azora_nexus.cache.keys import DEFAULT_PREFIX, CacheKey, KeyPattern
 from azora_nexus.cache.leases import Entry, StampedeGuard, now_ms
 from azora_nexus.cache.scripts import Status
-from azora_nexus.cache.store import Store
+from azora_nexus.cache.store import DurableEpoch, Store
 from azora_nexus.config import Settings
 from azora_nexus.metrics import NodeMetrics
 
@@ -76,7 +75,13 @@ class CacheOptions:
 class Cache:
     """Cache-aside over Redis for one node (see the module docstring for the guarantee)."""
 
-    def __init__(self, redis: Redis, options: CacheOptions | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        options: CacheOptions | None = None,
+        *,
+        durable: DurableEpoch | None = None,
+    ) -> None:
         self.options = options or CacheOptions()
         self.stats = CacheStats()
         self.breaker = Breaker(self.options.retry_s)
@@ -86,6 +91,7 @@ class Cache:
             breaker=self.breaker,
             stats=self.stats,
             scan_count=self.options.scan_count,
+            durable=durable,
         )
         self.guard = StampedeGuard(
             self.store, self.stats, lease_ttl_s=self.options.lease_ttl_s, wait_s=self.options.wait_s
@@ -192,17 +198,27 @@ class Cache:
         task.add_done_callback(self._invalidations.discard)
         await asyncio.shield(task)
 
-    @staticmethod
-    async def _swallow(work: Awaitable[None]) -> None:
+    async def _swallow(self, work: Awaitable[None]) -> None:
         # Unavailable means the breaker is open: this node moves the epoch before it uses
-        # Redis again, which makes what this invalidation missed unreachable.
-        with contextlib.suppress(CacheUnavailable):
+        # Redis again, which makes what this invalidation missed unreachable; with a
+        # durable epoch it moves it now, before the write returns, for every node and
+        # across restarts of Redis and of Nexus.
+        try:
             await work
+        except CacheUnavailable:
+            try:
+                await self.store.distrust()
+            except Exception:
+                logger.exception("cache: could not move the durable epoch")
 
 
 @asynccontextmanager
 async def open_cache(
-    url: str, options: CacheOptions | None = None, *, metrics: NodeMetrics | None = None
+    url: str,
+    options: CacheOptions | None = None,
+    *,
+    metrics: NodeMetrics | None = None,
+    durable: DurableEpoch | None = None,
 ) -> AsyncIterator[Cache]:
     """A cache on its own Redis pool (no retries: a failure must reach the breaker at once),
     its counters exported with the node's `metrics` when given."""
@@ -214,7 +230,7 @@ async def open_cache(
         retries=0,
         pool_size=options.pool_size,
     )
-    cache = Cache(redis, options)
+    cache = Cache(redis, options, durable=durable)
     sharing: asyncio.Task[None] | None = None
     registry = None
     if metrics is not None and metrics.shared:

@@ -15,7 +15,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -33,6 +33,15 @@ EPOCH_RETRIES = 3
 
 def new_epoch() -> str:
     return secrets.token_hex(6)
+
+
+class DurableEpoch(Protocol):
+    """Where the epoch is decided when Redis alone cannot be trusted with it (epochs.py):
+    a Redis restarted from an old AOF brings its old epoch back with the old entries."""
+
+    async def current(self) -> str: ...
+
+    async def move(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,10 @@ class Store:
         breaker: Breaker,
         stats: CacheStats,
         scan_count: int = 1000,
+        durable: DurableEpoch | None = None,
     ) -> None:
         self.redis = redis
+        self.durable = durable
         self.prefix = prefix
         self.breaker = breaker
         self.stats = stats
@@ -194,6 +205,13 @@ class Store:
         return self.epoch
 
     async def _adopt(self, seen: bytes) -> None:
+        if self.durable is not None:
+            # PostgreSQL decides; Redis's copy is repaired when it differs (an old AOF).
+            decided = await self.durable.current()
+            if seen.decode() != decided:
+                await self.redis.set(self._epoch_key, decided)
+            self.epoch = decided
+            return
         if seen:
             self.epoch = seen.decode()
             return
@@ -205,11 +223,27 @@ class Store:
         return stored.encode() if isinstance(stored, str) else stored or b""
 
     async def _move_epoch(self) -> None:
-        epoch = new_epoch()
+        epoch = new_epoch() if self.durable is None else await self.durable.move()
         await self.redis.set(self._epoch_key, epoch)
         self.epoch = epoch
         self.stats.epoch_bumps += 1
         logger.info("cache: Redis is back; moved the cache epoch to %s", epoch)
+
+    async def distrust(self) -> None:
+        """An invalidation may be lost: move the durable epoch before the write returns, so
+        no node serves an entry from before it, whatever Redis keeps."""
+        if self.durable is None:
+            return
+        self.epoch = await self.durable.move()
+        self.stats.epoch_bumps += 1
+        logger.warning(
+            "cache: an invalidation did not reach Redis; moved the epoch to %s", self.epoch
+        )
+
+    def heard(self, epoch: str) -> None:
+        """Another node moved the epoch (NOTIFY): use it from the next call on."""
+        if epoch and epoch != self.epoch:
+            self.epoch = epoch
 
     # Plumbing -------------------------------------------------------------------------------
     def _entry_keys(self, epoch: str, key: keys.CacheKey) -> list[str]:

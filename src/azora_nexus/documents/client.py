@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect, ConnectionFailure
 
 from azora_nexus.errors import BackendUnavailable
+from azora_nexus.guard import Guard
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Documents:
     database: AsyncDatabase[Document]
     attempts: int = 3
     backoff_s: float = 0.1
+    guard: Guard | None = None  # the node's mongo breaker: reads a request waits for use it
 
     @property
     def events(self) -> AsyncCollection[Document]:
@@ -90,25 +92,40 @@ class Documents:
 def create_mongo_client(uri: str, *, timeout_s: float = 2.0) -> AsyncMongoClient[Document]:
     timeout_ms = int(timeout_s * 1000)
     # retryWrites=False: SecantusDB rescans its retry registry on every retryable write.
+    # A socket timeout, so that a frozen server cannot hold a call forever (a request's
+    # reads are cut at `timeout_s` by the guard; the archiver's batches may take longer).
     return AsyncMongoClient(
         uri,
         retryWrites=False,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms * 5,
         tz_aware=True,
     )
 
 
 @asynccontextmanager
 async def open_documents(
-    uri: str, *, timeout_s: float = 2.0, create_indexes: bool = True
+    uri: str, *, timeout_s: float = 2.0, create_indexes: bool = True, guard: Guard | None = None
 ) -> AsyncIterator[Documents]:
-    """The database named in `uri` (default `azora`), indexes created; closed on exit."""
+    """The database named in `uri` (default `azora`), indexes created; closed on exit.
+
+    With a `guard`, a MongoDB that does not answer at start is not fatal: the node serves
+    what needs no archive, and the indexes are created once it answers.
+    """
     client = create_mongo_client(uri, timeout_s=timeout_s)
     try:
-        documents = Documents(client=client, database=client.get_default_database("azora"))
-        if create_indexes:
-            await documents.create_indexes()
+        documents = Documents(
+            client=client, database=client.get_default_database("azora"), guard=guard
+        )
+        try:
+            if create_indexes:
+                await documents.create_indexes()
+        except BackendUnavailable as exc:
+            if guard is None:
+                raise
+            logger.warning("mongo unavailable at start (%s); serving without it", exc)
+            guard.failed(str(exc))
         yield documents
     finally:
         await client.close()

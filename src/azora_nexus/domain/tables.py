@@ -18,7 +18,9 @@ from azora_nexus.domain.ledger.models import (
     Wallet,
 )
 from azora_nexus.domain.marketplace.models import Application, Contract, Job
+from azora_nexus.domain.privacy.models import ErasedUser
 from azora_nexus.domain.users.models import Profile, User
+from azora_nexus.epochs import Epoch
 from azora_nexus.events.models import OutboxEvent
 
 metadata = Base.metadata
@@ -30,6 +32,8 @@ __all__ = [
     "Contract",
     "Course",
     "Enrollment",
+    "Epoch",
+    "ErasedUser",
     "Job",
     "LedgerPosting",
     "LedgerTransaction",

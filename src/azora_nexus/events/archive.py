@@ -86,7 +86,24 @@ class Archive:
         query: dict[str, Any],
         limit: int,
     ) -> list[Event]:
-        """Up to `limit` archived events matching `query` in (after, before), oldest first."""
+        """Up to `limit` archived events matching `query` in (after, before), oldest first.
+
+        Bounded by the node's mongo breaker: a MongoDB that does not answer costs one
+        timeout, then a 503 at once until it is back."""
+        guard = self.documents.guard
+        if guard is None:
+            return await self._read(after=after, before=before, query=query, limit=limit)
+        async with guard.guarded():
+            return await self._read(after=after, before=before, query=query, limit=limit)
+
+    async def _read(
+        self,
+        *,
+        after: str | None,
+        before: str | None,
+        query: dict[str, Any],
+        limit: int,
+    ) -> list[Event]:
         low = parse_event_id(after) if after is not None else (-1, -1)
         high = parse_event_id(before) if before is not None else None
         selector = {**query, **_range(after, before)} if query else _range(after, before)

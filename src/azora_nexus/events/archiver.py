@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError
 
 from azora_nexus.events.archive import Archive
 from azora_nexus.events.stream import STREAM_KEY, decode_entries
+from azora_nexus.guard import log_failure
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,14 @@ class Archiver:
 
     async def run(self) -> None:
         """Archive forever; on failure log, back off, and re-read what is still pending."""
-        await self.archive.create_indexes()
+        indexed = False
         pending_first = True
         next_claim = 0.0
         while True:
             try:
+                if not indexed:
+                    await self.archive.create_indexes()
+                    indexed = True
                 if pending_first:
                     await self.ensure_group()
                     await self._drain("0")
@@ -73,8 +77,8 @@ class Archiver:
                 await self._archive_batch(">", block_ms=self.block_ms)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("archiver failed; retrying in %.1f s", self.retry_s)
+            except Exception as exc:
+                log_failure(logger, "archiver", exc, self.retry_s)
                 pending_first = True
                 await asyncio.sleep(self.retry_s)
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from azora_nexus.database.engine import Database
 from azora_nexus.documents.client import Documents
 from azora_nexus.events.archive import Archive
 from azora_nexus.events.archiver import Archiver
-from azora_nexus.events.bus import EventBus
+from azora_nexus.events.bus import Detour, EventBus
 from azora_nexus.events.history import History
 from azora_nexus.events.relay import Relay
 from azora_nexus.events.stream import EventStream
@@ -44,12 +45,17 @@ async def open_events(
     stream_maxlen: int,
     metrics: NodeMetrics | None = None,
     background: bool = True,
+    db: Database | None = None,
 ) -> AsyncIterator[EventParts]:
     """The bus; with `background`, its relay, tailer and archiver run until exit."""
     stream = EventStream(redis, maxlen=stream_maxlen, metrics=metrics)
     archive = Archive(documents)
     parts = EventParts(
-        bus=EventBus(stream=stream, history=History(stream=stream, archive=archive)),
+        bus=EventBus(
+            stream=stream,
+            history=History(stream=stream, archive=archive),
+            detour=None if db is None else Detour(db),
+        ),
         tailer=StreamTailer(stream),
         relay=Relay(database_url, stream),
         archiver=Archiver(redis, archive),

@@ -1,4 +1,10 @@
-"""Event history: the stream and, beyond its cap, the archive, read as one sequence."""
+"""Event history: the stream and, beyond its cap, the archive, read as one sequence.
+
+The archive is read only for what the stream no longer holds: a stream that never lost an
+entry (no trim, no erasure) answers every read alone, so history needs no MongoDB then;
+otherwise a read reaching before the stream's oldest entry needs the archive, and gets a
+503 naming mongo when MongoDB does not answer.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +64,12 @@ class History:
         """
         found: list[Event] = []
         cursor = after
-        first = await self.stream.first_id()
+        first, complete = await self.stream.head()
+        if complete:
+            whole = await self._stream_only(cursor, limit, events_filter, first)
+            if whole is not None:
+                return whole
+            first = await self.stream.first_id()  # trimmed meanwhile: the general way
         if first is None or _before_first(cursor, first):
             # Older than the stream's oldest: the archive has it (when the archiver kept up).
             found += await self.archive.read(
@@ -80,6 +91,22 @@ class History:
                 )
                 if first is None or len(found) >= limit:
                     break
+            found += [e for e in chunk if events_filter.matches(e)][: limit - len(found)]
+            if len(chunk) < STREAM_CHUNK:
+                break
+            cursor = chunk[-1].id
+        return found
+
+    async def _stream_only(
+        self, cursor: str | None, limit: int, events_filter: EventFilter, first: str | None
+    ) -> list[Event] | None:
+        """The read from a stream that holds every event; None if it was trimmed meanwhile."""
+        found: list[Event] = []
+        while len(found) < limit:
+            oldest, chunk = await self.stream.window_after(cursor, STREAM_CHUNK)
+            if oldest is not None and first is not None and oldest != first:
+                return None
+            first = first or oldest
             found += [e for e in chunk if events_filter.matches(e)][: limit - len(found)]
             if len(chunk) < STREAM_CHUNK:
                 break

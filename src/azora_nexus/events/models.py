@@ -40,3 +40,6 @@ class OutboxEvent(Base):
     # The bus id (e.g. "1732300000000-0"), set once the relay has published the event.
     stream_id: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
+    # Set when a publish timed out and took the outbox: the stream entry its XADD may still
+    # have made carries the same nonce, and the relay then publishes nothing twice.
+    nonce: Mapped[str | None] = mapped_column(Text)

@@ -43,7 +43,15 @@ async def add_event(
 ) -> OutboxEvent:
     """Queue an event in the caller's transaction: published once if and only if it commits."""
     event = new_event(event_type, payload, source=source, user_id=user_id)
+    return await queue_event(session, event)
+
+
+async def queue_event(
+    session: AsyncSession, event: NewEvent, *, nonce: str | None = None
+) -> OutboxEvent:
+    """Queue an event made already (`new_event`) in the caller's transaction."""
     row = OutboxEvent(
+        nonce=nonce,
         type=event.type,
         payload=event.payload,
         source=event.source,

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from azora_nexus.events.envelope import NewEvent
 from azora_nexus.events.outbox import NOTIFY_CHANNEL
 from azora_nexus.events.stream import EventStream
+from azora_nexus.guard import log_failure
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ RELAY_LOCK_KEY = 0x417A6F7261  # "Azora"
 RELAY_APPLICATION = f"azora-relay {socket.gethostname()} pid {os.getpid()}"
 
 _UNPUBLISHED = """
-SELECT id, type, payload::text AS payload, source, user_id, timestamp_ms
+SELECT id, type, payload::text AS payload, source, user_id, timestamp_ms, nonce
 FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1
 """
 _MARK = """
@@ -84,8 +85,8 @@ class Relay:
                 await self._serve_one_connection()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("outbox relay failed; retrying in %.1f s", self.retry_s)
+            except Exception as exc:
+                log_failure(logger, "outbox relay", exc, self.retry_s)
             await asyncio.sleep(self.retry_s)
 
     async def _serve_one_connection(self) -> None:
@@ -129,13 +130,27 @@ class Relay:
             rows = await conn.fetch(_PUBLISHED_AMONG, relayed)
             await self.stream.forget_relayed([row["id"] for row in rows])
 
+    async def _already_on_stream(self, rows: list[Any]) -> dict[str, str]:
+        """Nonce -> stream id of rows whose timed-out XADD Redis ran after all."""
+        pending = [row for row in rows if row["nonce"] is not None]
+        if not pending:
+            return {}
+        since_ms = min(row["timestamp_ms"] for row in pending) - 1000
+        return await self.stream.find_nonces({row["nonce"] for row in pending}, since_ms)
+
     async def relay_batch(self, conn: asyncpg.Connection) -> int:
         """Publish the oldest unpublished rows; how many there were."""
         rows = await conn.fetch(_UNPUBLISHED, self.batch_size)
         if not rows:
             return 0
         outbox_ids = [row["id"] for row in rows]
-        stream_ids = await self.stream.append_outbox([(row["id"], _event_of(row)) for row in rows])
+        already = await self._already_on_stream(rows)
+        appended = iter(
+            await self.stream.append_outbox(
+                [(row["id"], _event_of(row)) for row in rows if row["nonce"] not in already]
+            )
+        )
+        stream_ids = [already.get(row["nonce"]) or next(appended) for row in rows]
         await conn.execute(_MARK, outbox_ids, stream_ids)
         await self.stream.forget_relayed(outbox_ids)
         return len(rows)

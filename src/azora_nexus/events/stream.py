@@ -71,11 +71,13 @@ class EventStream:
     relayed_key: str = RELAYED_KEY
     metrics: NodeMetrics | None = None  # the node's, counting what it puts on the stream
 
-    async def append(self, event: NewEvent) -> Event:
-        """`event` on the stream, with the id the stream gave it."""
-        entry_id = await self.redis.xadd(
-            self.key, {"e": event.encode()}, maxlen=self.maxlen, approximate=True
-        )
+    async def append(self, event: NewEvent, nonce: str | None = None) -> Event:
+        """`event` on the stream, with the id the stream gave it (and `nonce` beside it, by
+        which the relay recognises it should the caller not hear the answer)."""
+        fields: dict[Any, Any] = {"e": event.encode()}
+        if nonce is not None:
+            fields["n"] = nonce
+        entry_id = await self.redis.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
         if self.metrics is not None:
             self.metrics.events_published.labels(event.type).inc()
         return event.with_id(_text(entry_id))
@@ -92,6 +94,21 @@ class EventStream:
             for _, event in rows:
                 self.metrics.events_published.labels(event.type).inc()
         return [_text(i) for i in ids]
+
+    async def find_nonces(self, nonces: set[str], since_ms: int) -> dict[str, str]:
+        """The stream ids of the entries carrying these nonces, from `since_ms` on."""
+        found: dict[str, str] = {}
+        start = f"{max(since_ms, 0)}-0"
+        while len(found) < len(nonces):
+            entries: Any = await self.redis.xrange(self.key, start, "+", count=1000)
+            for entry_id, fields in entries:
+                nonce = (fields or {}).get(b"n", (fields or {}).get("n"))
+                if nonce is not None and _text(nonce) in nonces:
+                    found[_text(nonce)] = _text(entry_id)
+            if len(entries) < 1000:
+                break
+            start = f"({_text(entries[-1][0])}"
+        return found
 
     async def forget_relayed(self, outbox_ids: Sequence[int]) -> None:
         """Drop the memory of rows PostgreSQL now records as published."""
@@ -115,6 +132,21 @@ class EventStream:
             pipe.xrange(self.key, start, "+", count=count)
             oldest, entries = await pipe.execute()
         return (_text(oldest[0][0]) if oldest else None), decode_entries(entries)
+
+    async def head(self) -> tuple[str | None, bool]:
+        """The oldest id on the stream, and whether the stream still holds every event it
+        was ever given (nothing trimmed or deleted, so the archive has nothing older).
+
+        Servers before Redis 7 do not say; the stream then counts as trimmed.
+        """
+        try:
+            info: Any = await self.redis.xinfo_stream(self.key)
+        except ResponseError:  # no such key yet
+            return None, True
+        first = info.get("first-entry")
+        first_id = _text(first[0]) if first else None
+        added = info.get("entries-added")
+        return first_id, added is not None and int(added) == int(info["length"])
 
     async def first_id(self) -> str | None:
         """The id of the oldest event still on the stream."""

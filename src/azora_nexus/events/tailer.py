@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from azora_nexus.events.envelope import Event, parse_event_id
 from azora_nexus.events.stream import EventStream
+from azora_nexus.guard import log_failure
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ class StreamTailer:
                 await self.step()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("stream tailer failed; retrying in 1 s")
+            except Exception as exc:
+                log_failure(logger, "stream tailer", exc, 1.0)
                 await asyncio.sleep(1.0)
 
     async def step(self) -> None:

@@ -12,7 +12,6 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from azora_nexus.auth.tokens import Principal, read_token
 from azora_nexus.domain.privacy.identity import subject_hash
-from azora_nexus.domain.privacy.revocation import is_erased
 from azora_nexus.errors import Invalid, NexusError
 from azora_nexus.events.envelope import Event, now_ms, parse_event_id
 from azora_nexus.events.taxonomy import TypeSelector
@@ -130,7 +129,7 @@ class Realtime:
         No per-user room: fan-out finds a user's sockets through the registry's indexes.
         """
         principal = self._principal(auth)
-        if self.nexus is not None and await is_erased(self.nexus.redis, principal.user_id):
+        if self.nexus is not None and principal.user_id in self.nexus.erased:
             raise SocketRefused("unauthorized: this account was erased")
         if self.registry.per_user[principal.user_id] >= self.max_sockets_per_user:
             raise SocketRefused(

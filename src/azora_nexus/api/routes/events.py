@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from azora_nexus.api.deps import CurrentPrincipal, NexusDep, PrivilegedPrincipal
 from azora_nexus.errors import Invalid, PayloadTooLarge
+from azora_nexus.events.bus import QUEUED
 from azora_nexus.events.envelope import parse_event_id
 from azora_nexus.events.history import EventFilter
 from azora_nexus.events.schemas import EventTypeInfo, PublishRequest
@@ -46,7 +47,7 @@ def parse_publish(body: bytes) -> PublishRequest:
 @router.post(
     "/events",
     status_code=202,
-    responses={401: {}, 403: {}, 413: {}, 422: {}},
+    responses={401: {}, 403: {}, 413: {}, 422: {}, 503: {}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -56,12 +57,19 @@ def parse_publish(body: bytes) -> PublishRequest:
 )
 async def publish_event(
     request: Request, nexus: NexusDep, _: PrivilegedPrincipal
-) -> dict[str, str]:
-    """Publish an event; 202 with the id the bus gave it."""
+) -> dict[str, str | bool | None]:
+    """Publish an event; 202 with the id the bus gave it.
+
+    While Redis is down the event waits in the PostgreSQL outbox for the relay: 202
+    `{"id": null, "queued": true}` then (the id comes with the event on the stream); 503
+    only when PostgreSQL is down too.
+    """
     publish = parse_publish(await read_body(request, nexus.settings.max_event_body_bytes))
     event = await nexus.events.publish(
         publish.type, publish.payload, source=publish.source, user_id=publish.user_id
     )
+    if event.id == QUEUED:
+        return {"id": None, "queued": True}
     return {"id": event.id}
 
 

@@ -45,5 +45,6 @@ async def erase(
         actor=actor,
         password=body.password if body else None,
         address=request.client.host if request.client else "unknown",
+        erased_users=nexus.erased,
     )
     return Response(status_code=204)

@@ -1,19 +1,23 @@
 """`erase_user`: the user (with their password) or an admin erases the user's personal data.
 
 The order: check who asks, confirm the password (counted like a sign-in attempt, so the
-route cannot be used to guess it), refuse the user's tokens everywhere, erase the rows in
-one transaction (rows.py), then the traces outside PostgreSQL (traces.py). Tokens are
-refused before the commit so that no request slips in between; if the transaction fails,
-the refusal is taken back.
+route cannot be used to guess it), refuse the user's tokens on this node, erase the rows
+and record the erasure in one transaction (rows.py, revocation.py: every node refuses the
+tokens from its commit on), then the traces outside PostgreSQL (traces.py). This node
+refuses the tokens before the commit so that no request slips in between; if the
+transaction fails, the refusal is taken back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
+from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import select
+from redis.exceptions import RedisError
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from azora_nexus.auth.passwords import verify_password
@@ -21,7 +25,13 @@ from azora_nexus.auth.ratelimit import LoginLimits, count_attempt
 from azora_nexus.auth.tokens import Principal, Role
 from azora_nexus.database.engine import Database
 from azora_nexus.domain.privacy.identity import Subject, subject_hash
-from azora_nexus.domain.privacy.revocation import ERASED_KEY, mark_erased, unmark_erased
+from azora_nexus.domain.privacy.models import ErasedUser
+from azora_nexus.domain.privacy.revocation import (
+    ERASED_KEY,
+    ErasedUsers,
+    mark_erased,
+    record_erased,
+)
 from azora_nexus.domain.privacy.rights import require_self_or_admin
 from azora_nexus.domain.privacy.rows import Erased, erase_rows
 from azora_nexus.domain.privacy.traces import TraceStores, scrub_traces
@@ -32,6 +42,9 @@ from azora_nexus.errors import Forbidden, Invalid, NotFound
 # rows in the other order; PostgreSQL then aborts one of the two, and erasure tries again.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
 ATTEMPTS = 3
+_RECORD_HASH = text(
+    "INSERT INTO erased_users (subject_sha256) VALUES (:subject) ON CONFLICT DO NOTHING"
+)
 
 
 async def _confirm_password(
@@ -65,6 +78,7 @@ async def _erase_in_transaction(
                     raise NotFound(f"no user {user_id}")
                 subject = Subject(id=user.id, email=user.email, username=user.username)
                 erased = await erase_rows(session, subject, requested_by=requested_by)
+                await record_erased(session, user_id)
                 return erased.subject, user.created_at, erased
         except DBAPIError as exc:
             if attempt == ATTEMPTS or _sqlstate(exc) not in RETRYABLE_SQLSTATES:
@@ -79,6 +93,7 @@ async def erase_user(
     actor: Principal,
     password: str | None,
     address: str,
+    erased_users: ErasedUsers | None = None,
 ) -> None:
     """After this returns, nothing Nexus keeps names the user, their tokens are refused on
     every node, the ledger still balances, and `system.user.erased` is on its way. NotFound
@@ -90,33 +105,57 @@ async def erase_user(
         raise NotFound(f"no user {user_id}")
     if actor.role is not Role.ADMIN:
         await _confirm_password(stores.redis, user, password, address=address)
-    await mark_erased(stores.redis, user_id)
+    subject_sha256 = subject_hash(user_id)
+    if erased_users is not None:
+        erased_users.hashes.add(subject_sha256)
     try:
         subject, created_at, erased = await _erase_in_transaction(stores.db, user_id, actor.role)
     except BaseException:
         # A concurrent erasure of the same user may have won: its mark must stay.
         async with stores.db.sessions() as session:
-            if await session.get(User, user_id) is not None:
-                await unmark_erased(stores.redis, user_id)
+            if await session.get(User, user_id) is not None and erased_users is not None:
+                erased_users.hashes.discard(subject_sha256)
         raise
+    await mark_erased(stores.redis, user_id)
     await scrub_traces(stores, subject, erased.tombstone, since=created_at)
 
 
-async def reapply_erasures(stores: TraceStores, *, batch: int = 1000) -> int:
-    """Erase again every user whose id is in the erased set; answers how many.
+async def erased_everywhere(stores: TraceStores) -> set[str]:
+    """Every erasure anything remembers: the table, the archive's `system.user.erased`
+    events (a restore to a moment brings the documents back as of the backup, later than
+    the table), and the legacy Redis set."""
+    async with stores.db.sessions() as session:
+        found = set(await session.scalars(select(ErasedUser.subject_sha256)))
+    cursor = stores.documents.events.find({"type": "system.user.erased"}, {"payload": 1})
+    async for document in cursor:
+        subject = (document.get("payload") or {}).get("subjectSha256")
+        if isinstance(subject, str):
+            found.add(subject)
+    with contextlib.suppress(RedisError):
+        members: Any = await stores.redis.smembers(ERASED_KEY)
+        found |= {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+    return found
 
-    A restore from a backup taken before an erasure brings the user's rows and archived
-    events back, while Redis (not part of a backup) still remembers the erasure: run this
-    after every restore.
+
+async def reapply_erasures(stores: TraceStores, *, batch: int = 1000) -> int:
+    """Erase again every user that any record says was erased; answers how many.
+
+    A restore from a backup taken before an erasure (or to a moment before it) brings the
+    user's rows back, and loses the erasure from `erased_users`; the archive, restored as
+    of the backup, still announces it: run this after every restore. It also records every
+    erasure found in `erased_users`, so the tokens are refused again.
     """
+    erased_hashes = await erased_everywhere(stores)
+    async with stores.db.transaction() as session:
+        for subject_sha256 in erased_hashes:
+            await session.execute(_RECORD_HASH, {"subject": subject_sha256})
     async with stores.db.sessions() as session:
         user_ids = list(await session.scalars(select(User.id).order_by(User.id)))
     again = 0
     for at in range(0, len(user_ids), batch):
         chunk = user_ids[at : at + batch]
-        found = await stores.redis.smismember(ERASED_KEY, [subject_hash(u) for u in chunk])
-        for user_id, erased_before in zip(chunk, found, strict=True):
-            if erased_before:
+        for user_id in chunk:
+            if subject_hash(user_id) in erased_hashes:
                 subject, created_at, erased = await _erase_in_transaction(
                     stores.db, user_id, Role.ADMIN
                 )

@@ -1,14 +1,19 @@
-"""Refusing the tokens of erased users: a Redis set of their hashed ids.
+"""Refusing the tokens of erased users, without a Redis or database round trip.
 
-Tokens are stateless JWTs that outlive an erasure, so every node checks this set when a
-request or a socket presents one: one SISMEMBER, no database round trip. The set holds
-`sha256(user id)` (never the id, which must appear nowhere after erasure); it grows by one
-64-character member per erased user and is never trimmed, since other services may mint
-tokens for any subject at any time.
+Tokens are stateless JWTs that outlive an erasure, so every request and socket that
+presents one is checked against the erased users: `sha256(user id)` of each (never the id,
+which must appear nowhere after erasure), kept in PostgreSQL (table `erased_users`: the
+source of truth, so backups carry it) and held in memory by every node (`ErasedUsers`).
 
-When Redis does not answer in time, the check lets the token through (and logs it): an
-erased user's id names no row and no event any more, so such a token reaches nothing of
-theirs, and an outage of the cache must not take every signed-in route down with it.
+How fast a node learns of an erasure: the erasing transaction sends a NOTIFY that every
+node receives when it commits (milliseconds); every node also re-reads the rows newer than
+the last it saw every `POLL_S` (1 s), and on every reconnection of its LISTEN connection.
+So a token is refused on every node at most `POLL_S` (plus one query) after the erasure
+commits, whatever Redis does, and at once on the node that erased. The check is a set
+lookup: it neither fails open during an outage nor costs a call per request.
+
+The older Redis set `azora:erased` is still written (other tools may read it) and still
+read by `reapply_erasures`, but no longer decides anything.
 """
 
 from __future__ import annotations
@@ -18,40 +23,89 @@ import logging
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from azora_nexus.auth.tokens import Principal
+from azora_nexus.database.engine import Database
 from azora_nexus.domain.privacy.identity import subject_hash
 from azora_nexus.errors import Unauthorized
 
 logger = logging.getLogger(__name__)
 
 ERASED_KEY = "azora:erased"
-CHECK_TIMEOUT_S = 0.25
+CHANNEL = "azora_erased"
+POLL_S = 1.0
+
+_RECORD = text("INSERT INTO erased_users (subject_sha256) VALUES (:subject) ON CONFLICT DO NOTHING")
+_NOTIFY = text("SELECT pg_notify(:channel, :subject)")
+_NEWER = text(
+    "SELECT seq, subject_sha256 FROM erased_users WHERE seq > :seq ORDER BY seq LIMIT 10000"
+)
+
+
+class ErasedUsers:
+    """This node's copy of the erased users (hashes), kept current from PostgreSQL."""
+
+    def __init__(self, db: Database, *, poll_s: float = POLL_S) -> None:
+        self.db = db
+        self.poll_s = poll_s
+        self.hashes: set[str] = set()
+        self._seq = 0
+        self.loaded = False
+
+    def __contains__(self, user_id: object) -> bool:
+        return subject_hash(user_id) in self.hashes
+
+    def heard(self, subject: str) -> None:
+        """A NOTIFY from an erasing transaction that committed."""
+        if subject:
+            self.hashes.add(subject)
+
+    async def refresh(self) -> int:
+        """Read the rows added since the last read; how many there were."""
+        added = 0
+        while True:
+            async with self.db.sessions() as session:
+                rows = (await session.execute(_NEWER, {"seq": self._seq})).all()
+            for seq, subject in rows:
+                self.hashes.add(subject)
+                self._seq = max(self._seq, seq)
+            added += len(rows)
+            if len(rows) < 10000:
+                self.loaded = True
+                return added
+
+    async def follow(self) -> None:
+        """Poll for as long as the task lives (the NOTIFYs usually come first)."""
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("erased users: could not refresh (%s)", exc)
+
+
+async def record_erased(session: AsyncSession, user_id: object) -> None:
+    """In the erasing transaction: the user is erased for good once it commits, and every
+    node hears of it then."""
+    subject = subject_hash(user_id)
+    await session.execute(_RECORD, {"subject": subject})
+    await session.execute(_NOTIFY, {"channel": CHANNEL, "subject": subject})
 
 
 async def mark_erased(redis: Redis, user_id: object) -> None:
-    """From now on, tokens naming `user_id` are refused on every node."""
-    await redis.sadd(ERASED_KEY, subject_hash(user_id))
-
-
-async def unmark_erased(redis: Redis, user_id: object) -> None:
-    """Undo `mark_erased` (the erasure it announced did not commit)."""
-    await redis.srem(ERASED_KEY, subject_hash(user_id))
-
-
-async def is_erased(redis: Redis, user_id: object) -> bool:
-    """Whether `user_id` was erased; False (logged) when Redis does not answer in time."""
+    """The legacy Redis set (not relied on): best effort."""
     try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
-            found = await redis.sismember(ERASED_KEY, subject_hash(user_id))
-    except (RedisError, TimeoutError) as exc:
-        logger.warning("erased-user check skipped: redis did not answer (%s)", exc)
-        return False
-    return bool(found)
+        await redis.sadd(ERASED_KEY, subject_hash(user_id))
+    except RedisError as exc:
+        logger.warning("could not add to the legacy erased set in redis (%s)", exc)
 
 
-async def refuse_erased(redis: Redis, principal: Principal) -> Principal:
+def refuse_erased(erased: ErasedUsers, principal: Principal) -> Principal:
     """`principal`, unless its subject was erased: Unauthorized (401) then."""
-    if await is_erased(redis, principal.user_id):
+    if principal.user_id in erased:
         raise Unauthorized("this account was erased")
     return principal

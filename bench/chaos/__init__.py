@@ -1,0 +1,1 @@
+"""The chaos suite: each backend fault against `azora up --workers 2` (see run.py)."""
