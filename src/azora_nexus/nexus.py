@@ -94,6 +94,9 @@ async def open_nexus(
                 timeout_s=timeout_s,
                 pool_size=settings.db_pool_size,
                 guard=guards.postgres,
+                # A node serving requests answers 503 rather than wait on a frozen server;
+                # a batch (azora seed) may run statements longer than that.
+                statement_timeout_s=timeout_s if background else None,
             )
         )
         redis = await stack.enter_async_context(

@@ -92,14 +92,21 @@ def _terminate(context: ExceptionContext) -> None:
 
 
 def create_engine(
-    url: str, *, timeout_s: float = 5.0, pool_size: int = 20, guard: Guard | None = None
+    url: str,
+    *,
+    timeout_s: float = 5.0,
+    pool_size: int = 20,
+    guard: Guard | None = None,
+    statement_timeout_s: float | None = None,
 ) -> AsyncEngine:
-    """An engine whose connect and pool waits are bounded by `timeout_s`; with a `guard`,
-    every statement too (a frozen server answers nothing), and outages open the breaker."""
+    """An engine whose connect and pool waits are bounded by `timeout_s`, and each statement
+    by `statement_timeout_s` (a frozen server answers nothing); with a `guard`, outages open
+    the breaker and an open breaker refuses at once."""
     connect_args: dict[str, Any] = {"timeout": timeout_s}
     options: dict[str, Any] = {}
+    if statement_timeout_s is not None:
+        connect_args["command_timeout"] = statement_timeout_s
     if guard is not None:
-        connect_args["command_timeout"] = timeout_s
         options["poolclass"] = guarded_pool(guard)
     engine = create_async_engine(
         async_url(url),
@@ -118,10 +125,21 @@ def create_engine(
 
 @asynccontextmanager
 async def open_database(
-    url: str, *, timeout_s: float = 5.0, pool_size: int = 20, guard: Guard | None = None
+    url: str,
+    *,
+    timeout_s: float = 5.0,
+    pool_size: int = 20,
+    guard: Guard | None = None,
+    statement_timeout_s: float | None = None,
 ) -> AsyncIterator[Database]:
     """An engine for `url`, disposed of on exit."""
-    engine = create_engine(url, timeout_s=timeout_s, pool_size=pool_size, guard=guard)
+    engine = create_engine(
+        url,
+        timeout_s=timeout_s,
+        pool_size=pool_size,
+        guard=guard,
+        statement_timeout_s=statement_timeout_s,
+    )
     try:
         yield Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
     finally:

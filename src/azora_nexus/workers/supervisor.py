@@ -111,15 +111,15 @@ class Supervisor:
             channel.close()
         if not self.stopping:
             logger.error("worker %d exited (code %s): starting a new one", index, code)
+        # The first replacement starts at once (its start-up is the wait); one that fails
+        # to start is tried again every RESTART_DELAY_S.
         while not self.stopping:
-            await asyncio.sleep(RESTART_DELAY_S)
-            if self.stopping:
-                return
             try:
                 await self._start(index)
                 return
             except Exception as exc:  # a worker that cannot start now may later: keep trying
                 logger.error("worker %d: %s; trying again", index, exc)
+            await asyncio.sleep(RESTART_DELAY_S)
 
     async def stop(self) -> None:
         """SIGTERM every worker (each drains like a single node), SIGKILL after a while."""
