@@ -9,12 +9,15 @@ import socket
 import struct
 from urllib.parse import urlparse
 
+import httpx
+
 from azora_nexus.auth.tokens import Role
 from azora_nexus.events.envelope import Event
 from azora_nexus.realtime.fanout import Outcome
 from azora_nexus.realtime.wire import text_frame
 from tests.realtime.socket_client import Connect
 from tests.support.server import Node
+from tests.support.waiting import eventually
 
 
 async def alert(node: Node, message: str) -> Event:
@@ -161,3 +164,32 @@ async def test_an_event_dispatched_again_does_not_reach_a_socket_twice(
     second = await alert(node, "second")  # the sentinel: a second copy of `first` comes before
     await client.wait_for_id(second.id)
     assert client.ids == [first.id, second.id]
+
+
+async def test_a_polling_socket_that_stops_polling_is_dropped_and_forgotten(node: Node) -> None:
+    """Engine.IO's queue past its bound: the session is closed and leaves the table at once
+    (Engine.IO's `disconnect` would wait, forever, for a poll to take its CLOSE packet)."""
+    fanout = node.realtime.fanout
+    fanout.max_queued_packets = 3
+    base = f"{node.url}/socket.io/"
+    async with httpx.AsyncClient(timeout=10) as http:
+        opened = await http.get(base, params={"EIO": "4", "transport": "polling"})
+        sid = json.loads(opened.text[1:])["sid"]
+        query = {"EIO": "4", "transport": "polling", "sid": sid}
+        token = node.token(Role.USER, "u1")
+        await http.post(base, params=query, content="40" + json.dumps({"token": token}))
+        assert (await http.get(base, params=query)).text.startswith("40")
+        subscribe = '420["subscribe",{"types":["system.alert"]}]'
+        await http.post(base, params=query, content=subscribe)
+        assert (await http.get(base, params=query)).text.startswith("430")
+        sockets = len(node.realtime.registry.sockets)
+        for n in range(6):  # and no poll any more
+            await alert(node, str(n))
+
+        async def forgotten() -> bool:
+            return node.sio.eio.session(sid) is None and not fanout._closing
+
+        await eventually(forgotten, timeout_s=10)
+        assert len(node.realtime.registry.sockets) == sockets - 1
+        assert sid not in node.sio.environ
+        assert (await http.get(base, params=query)).status_code == 400

@@ -21,7 +21,7 @@ from engineio import packet as eio_packet
 
 from azora_nexus.events.envelope import Event
 from azora_nexus.metrics import NodeMetrics
-from azora_nexus.realtime.engine import Sessions, SocketServer
+from azora_nexus.realtime.engine import REASON, Sessions, SocketServer
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
 from azora_nexus.realtime.wire import Wire, Wires, text_frame
 
@@ -168,7 +168,7 @@ class Fanout:
             # Abort frees the buffer at once; the lost connection closes the session.
             wire.transport.abort()
             return
-        task = asyncio.create_task(self.sio.eio.disconnect(subscriber.eio_sid))
+        task = asyncio.create_task(self.sio.eio.end(subscriber.eio_sid, REASON.SERVER_DISCONNECT))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
