@@ -30,6 +30,7 @@ from azora_nexus.cache.client import create_redis
 from azora_nexus.config import Settings
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.nexus import Nexus, open_nexus
+from tests.support.server import release_reserved_ports
 
 TEMPLATE_DB = "azora_test_template"
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
@@ -81,6 +82,13 @@ async def no_worker_outlives_its_test() -> AsyncIterator[None]:
     await asyncio.sleep(0)
     leaked = [t.get_name() for t in asyncio.all_tasks() if t.get_name() in WORKER_NAMES]
     assert leaked == [], f"background workers still running after the test: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def ports_reserved_for_the_test() -> Iterator[None]:
+    """Ports a test reserved for its servers (tests/support/server.py) are freed after it."""
+    yield
+    release_reserved_ports()
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from httpx import ASGITransport, AsyncClient
 from azora_nexus.app import create_app
 from azora_nexus.backends.mongo import EmbeddedMongo
 from azora_nexus.backends.postgres import EmbeddedPostgres
-from azora_nexus.backends.process import ChildServer, free_port
+from azora_nexus.backends.process import ChildServer
 from azora_nexus.backends.redis import EmbeddedRedis
 from azora_nexus.config import Settings
+from tests.support.server import reserve_port
 
 # Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ async def eventually_healthy(http: AsyncClient, timeout_s: float) -> bool:
 async def test_health_names_a_stopped_backend_with_503_within_3_s_and_recovers(
     engine: str, settings: Settings, own_data_dir: Path
 ) -> None:
-    port = free_port()
+    port = reserve_port()
     server = OWN_SERVERS[engine](own_data_dir / engine, port)
     url = await server.start()
     app = create_app(settings.model_copy(update={SETTING[engine]: url}))

@@ -17,7 +17,7 @@ from pymongo import AsyncMongoClient
 from azora_nexus.backends import start_backends
 from azora_nexus.backends.mongo import EmbeddedMongo
 from azora_nexus.backends.postgres import EmbeddedPostgres
-from azora_nexus.backends.process import ChildServer, ServerRecord, free_port, is_alive
+from azora_nexus.backends.process import ChildServer, ServerRecord, is_alive
 from azora_nexus.backends.redis import EmbeddedRedis
 from azora_nexus.cache.client import create_redis
 from azora_nexus.config import Settings
@@ -140,10 +140,10 @@ async def test_servers_left_by_a_killed_launcher_are_stopped_and_replaced(
 
 
 async def test_a_configured_port_that_is_taken_is_refused_in_one_line(own_data_dir: Path) -> None:
-    port = free_port()
     with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", port))
+        blocker.bind(("127.0.0.1", 0))
         blocker.listen()
+        port = blocker.getsockname()[1]
         server = EmbeddedRedis(own_data_dir / "valkey-9", port=port)
         with pytest.raises(BackendStartError) as caught:
             await server.start()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from azora_nexus.backends.process import free_port
 from azora_nexus.backends.redis import EmbeddedRedis
 from azora_nexus.cache import CacheOptions, keys, open_cache
 from azora_nexus.cache.breaker import Admission, Breaker
 from azora_nexus.cache.client import create_redis
 from azora_nexus.sync import invalidate_after_commit
 from tests.cache.cache_helpers import ProbeTable, probe_key
+from tests.support.server import reserve_port
 
 
 class RedisOnPort(EmbeddedRedis):
@@ -91,7 +91,7 @@ async def test_reads_fall_back_during_an_outage_and_nothing_is_stale_after_it(
 async def test_a_node_started_while_redis_is_down_serves_from_postgres_then_caches(
     tmp_path: Path, probe: ProbeTable
 ) -> None:
-    port = free_port()
+    port = reserve_port()
     url = f"redis://127.0.0.1:{port}/0"
     key = probe_key(2)
     async with open_cache(url, CacheOptions(retry_s=0.2)) as cache:

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from azora_nexus.backends.process import free_port
 from tests.cli.cli_support import AZORA, azora, cli_env, wait_healthy
+from tests.support.server import reserve_port
 
 # Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
 pytestmark = pytest.mark.slow
 
 
 async def test_backup_of_a_running_node_restores_into_a_fresh_dir(own_data_dir: Path) -> None:
-    source, port = own_data_dir / "source", free_port()
+    source, port = own_data_dir / "source", reserve_port()
     node = subprocess.Popen(
         [str(AZORA), "up"],
         env=cli_env(source, port),
@@ -37,7 +37,7 @@ async def test_backup_of_a_running_node_restores_into_a_fresh_dir(own_data_dir: 
     assert made.stdout.startswith(f"backup written to {own_data_dir / 'bk'}: ")
     assert "point-in-time restore from " in made.stdout
 
-    target = cli_env(own_data_dir / "target", free_port())
+    target = cli_env(own_data_dir / "target", reserve_port())
     restored = await asyncio.to_thread(azora, "restore", str(own_data_dir / "bk"), env=target)
     assert restored.returncode == 0, restored.stderr
     assert restored.stdout.endswith("documents; ledger balanced\n")
@@ -53,7 +53,7 @@ async def test_backup_of_a_running_node_restores_into_a_fresh_dir(own_data_dir: 
         str(own_data_dir / "bk"),
         "--at",
         "yesterday",
-        env=cli_env(own_data_dir / "other", free_port()),
+        env=cli_env(own_data_dir / "other", reserve_port()),
     )
     assert bad_time.returncode == 1
     assert bad_time.stderr == "azora: --at: 'yesterday' is not an ISO 8601 time\n"

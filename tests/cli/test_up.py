@@ -15,8 +15,8 @@ import jwt
 import psutil
 import pytest
 
-from azora_nexus.backends.process import free_port
 from tests.cli.cli_support import AZORA, URL_VARS, azora, cli_env, wait_healthy
+from tests.support.server import reserve_port
 
 # Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def up_process(own_data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = free_port()
+    port = reserve_port()
     process = subprocess.Popen(
         [str(AZORA), "up", "--workers", "2"],
         env=cli_env(own_data_dir, port),
@@ -56,7 +56,7 @@ async def test_up_serves_refuses_a_second_up_and_stops_every_child_on_sigterm(
     assert "valkey-server" in names
     assert "secantus" in names
 
-    twin = await asyncio.to_thread(azora, "up", env=cli_env(own_data_dir, free_port()))
+    twin = await asyncio.to_thread(azora, "up", env=cli_env(own_data_dir, reserve_port()))
     assert twin.returncode != 0
     assert f"is in use by azora (pid {process.pid})" in twin.stderr
     assert twin.stderr.count("\n") == 1, twin.stderr  # one line, no traceback
@@ -78,7 +78,7 @@ async def test_up_serves_refuses_a_second_up_and_stops_every_child_on_sigterm(
 
 def test_token_is_signed_with_the_data_dir_secret(own_data_dir: Path) -> None:
     result = azora(
-        "token", "--role", "admin", "--sub", "ops-1", env=cli_env(own_data_dir, free_port())
+        "token", "--role", "admin", "--sub", "ops-1", env=cli_env(own_data_dir, reserve_port())
     )
     assert result.returncode == 0, result.stderr
     secret = (own_data_dir / "jwt-secret").read_text().strip()
@@ -89,10 +89,10 @@ def test_token_is_signed_with_the_data_dir_secret(own_data_dir: Path) -> None:
 
 
 def test_bad_input_gets_one_line_and_a_non_zero_exit(own_data_dir: Path) -> None:
-    result = azora("token", "--role", "emperor", env=cli_env(own_data_dir, free_port()))
+    result = azora("token", "--role", "emperor", env=cli_env(own_data_dir, reserve_port()))
     assert result.returncode != 0
     assert "emperor" in result.stderr
-    serve = azora("serve", env=cli_env(own_data_dir, free_port()))
+    serve = azora("serve", env=cli_env(own_data_dir, reserve_port()))
     assert serve.returncode == 1
     assert serve.stderr == (
         "azora: serve needs DATABASE_URL, REDIS_URL, MONGODB_URI set (or use `azora up`)\n"
@@ -105,7 +105,7 @@ def first_contact_env(relative_data_dir: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AZORA_") and k not in blank}
     if relative_data_dir is None:
         return env  # the README's default: ./.azora and port 4001
-    return env | {"AZORA_DATA_DIR": relative_data_dir, "AZORA_PORT": str(free_port())}
+    return env | {"AZORA_DATA_DIR": relative_data_dir, "AZORA_PORT": str(reserve_port())}
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import asyncpg
 
 from azora_nexus.config import Settings
 from azora_nexus.events.relay import asyncpg_dsn
-from tests.support.server import listening_socket
+from tests.support.server import reserve_port
 from tests.support.waiting import wait_healthy
 
 AZORA = Path(sys.executable).with_name("azora")
@@ -27,9 +27,7 @@ class NodeProcess:
 
     @classmethod
     async def start(cls, settings: Settings, name: str, workers: int = 1) -> NodeProcess:
-        sock = listening_socket()
-        port = sock.getsockname()[1]
-        sock.close()
+        port = reserve_port()
         env = os.environ | {
             "DATABASE_URL": settings.database_url or "",
             "REDIS_URL": settings.redis_url or "",

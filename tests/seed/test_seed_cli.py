@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from azora_nexus.auth.tokens import Role, issue_token, resolve_secret
-from azora_nexus.backends.process import free_port
 from azora_nexus.config import Settings
 from tests.seed.seed_support import ledger_problems, table_counts
+from tests.support.server import reserve_port
 from tests.support.waiting import wait_healthy
 
 # Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
@@ -76,7 +76,7 @@ async def test_seed_with_urls_prints_one_summary_line_and_a_rerun_adds_nothing(
 
 @pytest.fixture
 def running_node(own_data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = free_port()
+    port = reserve_port()
     node = subprocess.Popen(
         [str(AZORA), "up"],
         env=plain_env(own_data_dir, AZORA_PORT=str(port)),

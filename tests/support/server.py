@@ -40,6 +40,28 @@ class Node:
         return issue_token(self.nexus.jwt_secret, sub=sub or role.value, role=role)
 
 
+_reserved: list[socket.socket] = []
+
+
+def reserve_port() -> int:
+    """A port of 127.0.0.1 for a server that another process starts (`azora up`, an embedded
+    server): bound here with SO_REUSEADDR and not listening until the test ends, so no other
+    bind to port 0 gets it meanwhile, while that server (which binds with SO_REUSEADDR too,
+    as uvicorn, PostgreSQL, Valkey and SecantusDB do) can still take it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    _reserved.append(sock)
+    port: int = sock.getsockname()[1]
+    return port
+
+
+def release_reserved_ports() -> None:
+    """Let go of every port `reserve_port` holds (after each test)."""
+    while _reserved:
+        _reserved.pop().close()
+
+
 def listening_socket() -> socket.socket:
     """A TCP socket bound to a port of 127.0.0.1 the kernel picked, kept open for uvicorn."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
