@@ -71,7 +71,7 @@ def session_data_dir() -> Iterator[Path]:
         yield Path(name)
 
 
-WORKER_NAMES = {"outbox relay", "stream tailer", "archiver"}
+WORKER_NAMES = {"outbox relay", "stream tailer", "archiver", "retention"}
 
 
 @pytest.fixture(autouse=True)

@@ -101,6 +101,16 @@ class Settings(BaseSettings):
         default=604_800.0, gt=0, validation_alias="AZORA_WAL_RETENTION_S"
     )
 
+    # Retention (events/retention.py): outbox rows published, archived and older than this
+    # leave PostgreSQL with their whole partition; the Mongo archive keeps events this long
+    # (unset: forever), and a history read reaching further back answers `history_expired`.
+    outbox_retention_s: float = Field(
+        default=604_800.0, gt=0, validation_alias="AZORA_OUTBOX_RETENTION_S"
+    )
+    archive_retention_s: float | None = Field(
+        default=None, gt=0, validation_alias="AZORA_ARCHIVE_RETENTION_S"
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:

@@ -3,6 +3,7 @@
 * NexusError
   x BadRequest · Unauthorized · Forbidden · NotFound · PayloadTooLarge · RateLimited
   x Invalid (422)
+  x HistoryExpired (410: a read from before what retention keeps)
   x Conflict
     + InsufficientFunds · CurrencyMismatch · DuplicateKey
   x BackendUnavailable
@@ -65,6 +66,12 @@ class Invalid(NexusError):
     """The input is well-formed but not acceptable."""
 
     code = "invalid"
+
+
+class HistoryExpired(NexusError):
+    """Events after the given id are no longer kept; read again without `after`."""
+
+    code = "history_expired"
 
 
 class Conflict(NexusError):

@@ -130,6 +130,8 @@ async def open_nexus(
                 redis=redis,
                 documents=documents,
                 stream_maxlen=settings.stream_maxlen,
+                outbox_retention_s=settings.outbox_retention_s,
+                archive_retention_s=settings.archive_retention_s,
                 metrics=metrics,
                 background=background,
                 db=db,

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, make_url
 from azora_nexus.backends import BackendUrls
 from azora_nexus.database.engine import create_engine
 from azora_nexus.database.migrate import alembic_config, downgrade, upgrade
+from azora_nexus.database.partitions import is_partition_of, skip_partitions
 from azora_nexus.domain.tables import metadata
 
 MODEL_TABLES = set(metadata.tables)
@@ -79,7 +80,9 @@ async def inspect_schema(url: str, look: Any) -> Any:
 
 
 def table_names(conn: Connection) -> set[str]:
-    return set(inspect(conn).get_table_names())
+    """Tables, less the partitions made outside the models (the outbox's)."""
+    names = set(inspect(conn).get_table_names())
+    return {n for n in names if not any(is_partition_of(t, n) for t in MODEL_TABLES)}
 
 
 def sequence_names(conn: Connection) -> set[str]:
@@ -88,7 +91,12 @@ def sequence_names(conn: Connection) -> set[str]:
 
 def schema_differences(conn: Connection) -> list[Any]:
     context = MigrationContext.configure(
-        conn, opts={"compare_type": True, "compare_server_default": True}
+        conn,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "include_name": skip_partitions(MODEL_TABLES),
+        },
     )
     return list(compare_metadata(context, metadata))
 

@@ -2,6 +2,11 @@
 
 Documents are the envelope with `_id` = the event id, plus `ms` and `seq` (the id's
 two numbers) because ids do not sort as strings ("5-10" < "5-9").
+
+Retention (`AZORA_ARCHIVE_RETENTION_S`) removes the oldest events by `ms`. Before it
+removes any, it records the newest id it is about to remove (`retention` collection): a
+read after an older id would miss events, so it answers `history_expired` rather than a
+replay with a hole in it.
 """
 
 from __future__ import annotations
@@ -12,13 +17,18 @@ from functools import partial
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 from pymongo.write_concern import WriteConcern
 
 from azora_nexus.documents.client import Document, Documents
+from azora_nexus.errors import HistoryExpired
 from azora_nexus.events.envelope import Event, parse_event_id
 
 DUPLICATE_KEY = 11000
+RETENTION_COLLECTION = "retention"
+WATERMARK_ID = "events"  # {_id, ms, seq}: the newest event id retention removed
+EXPIRE_BATCH = 5000
 
 ARCHIVE_INDEXES = [
     IndexModel([("ms", ASCENDING), ("seq", ASCENDING)]),
@@ -77,6 +87,70 @@ class Archive:
                 "writeConcernErrors"
             ):
                 raise
+
+    async def missing(self, ids: Sequence[str]) -> list[str]:
+        """Those of `ids` the archive does not hold."""
+        if not ids:
+            return []
+        cursor = self.documents.events.find({"_id": {"$in": list(ids)}}, {"_id": 1})
+        found = {document["_id"] async for document in cursor}
+        return [i for i in ids if i not in found]
+
+    async def removed_through(self) -> tuple[int, int] | None:
+        """The newest event id retention removed (as `(ms, seq)`); None when none was."""
+        marker = await self._markers().find_one({"_id": WATERMARK_ID})
+        return None if marker is None else (int(marker["ms"]), int(marker["seq"]))
+
+    async def require_kept_after(self, after: str | None) -> None:
+        """HistoryExpired when an event after `after` was removed by retention."""
+        removed = await self.removed_through()
+        if after is not None and removed is not None and parse_event_id(after) < removed:
+            raise HistoryExpired(
+                f"events after {after} are older than the archive keeps; "
+                "read again without `after` (from the oldest kept)"
+            )
+
+    async def expire_before(self, cutoff_ms: int) -> int:
+        """Remove every event older than `cutoff_ms`; how many were removed.
+
+        Batch by batch, oldest first; the watermark goes past each batch (journaled)
+        before the batch goes, so a reader never meets the hole unflagged. One node at a
+        time runs this (retention's lock), so reading and raising the mark is safe.
+        """
+        removed = 0
+        while True:
+            cursor = (
+                self.documents.events.find(
+                    {"ms": {"$lt": cutoff_ms}}, {"_id": 1, "ms": 1, "seq": 1}
+                )
+                .sort([("ms", ASCENDING), ("seq", ASCENDING)])
+                .limit(EXPIRE_BATCH)
+            )
+            batch = [document async for document in cursor]
+            if not batch:
+                return removed
+            newest = (int(batch[-1]["ms"]), int(batch[-1]["seq"]))
+            current = await self.removed_through()
+            if current is None or current < newest:
+                await self._markers().replace_one(
+                    {"_id": WATERMARK_ID},
+                    {"_id": WATERMARK_ID, "ms": newest[0], "seq": newest[1]},
+                    upsert=True,
+                )
+            ids = [document["_id"] for document in batch]
+            result = await self.documents.events.delete_many({"_id": {"$in": ids}})
+            removed += result.deleted_count
+
+    def _markers(self) -> AsyncCollection[Document]:
+        collection = self.documents.database[RETENTION_COLLECTION]
+        return collection.with_options(write_concern=WriteConcern(j=True))
+
+    async def oldest(self) -> Event | None:
+        """The oldest event the archive still holds."""
+        document = await self.documents.events.find_one(
+            {}, sort=[("ms", ASCENDING), ("seq", ASCENDING)]
+        )
+        return None if document is None else from_document(document)
 
     async def read(
         self,

@@ -1,4 +1,4 @@
-"""The event bus of one node and its background workers: relay, tailer, archiver."""
+"""The event bus of one node and its background workers: relay, tailer, archiver, retention."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from azora_nexus.events.archiver import Archiver
 from azora_nexus.events.bus import Detour, EventBus
 from azora_nexus.events.history import History
 from azora_nexus.events.relay import Relay
+from azora_nexus.events.retention import Retention
 from azora_nexus.events.stream import EventStream
 from azora_nexus.events.tailer import StreamTailer
 from azora_nexus.metrics import NodeMetrics
@@ -34,6 +35,7 @@ class EventParts:
     tailer: StreamTailer
     relay: Relay
     archiver: Archiver
+    retention: Retention
 
 
 @asynccontextmanager
@@ -43,6 +45,8 @@ async def open_events(
     redis: Redis,
     documents: Documents,
     stream_maxlen: int,
+    outbox_retention_s: float = 604_800.0,
+    archive_retention_s: float | None = None,
     metrics: NodeMetrics | None = None,
     background: bool = True,
     db: Database | None = None,
@@ -59,6 +63,12 @@ async def open_events(
         tailer=StreamTailer(stream),
         relay=Relay(database_url, stream),
         archiver=Archiver(redis, archive),
+        retention=Retention(
+            database_url,
+            archive,
+            outbox_retention_s=outbox_retention_s,
+            archive_retention_s=archive_retention_s,
+        ),
     )
     if not background:
         yield parts
@@ -68,6 +78,7 @@ async def open_events(
         _spawn(parts.relay.run(), "outbox relay"),
         _spawn(parts.tailer.run(), "stream tailer"),
         _spawn(parts.archiver.run(), "archiver"),
+        _spawn(parts.retention.run(), "retention"),
     ]
     try:
         yield parts

@@ -60,7 +60,8 @@ class History:
     async def read(self, after: str | None, limit: int, events_filter: EventFilter) -> list[Event]:
         """Up to `limit` matching events after `after`, oldest first, with no gap.
 
-        Fewer than `limit` means none are left right now.
+        Fewer than `limit` means none are left right now. HistoryExpired when the events
+        right after `after` are neither on the stream nor kept by the archive any more.
         """
         found: list[Event] = []
         cursor = after
@@ -72,6 +73,7 @@ class History:
             first = await self.stream.first_id()  # trimmed meanwhile: the general way
         if first is None or _before_first(cursor, first):
             # Older than the stream's oldest: the archive has it (when the archiver kept up).
+            await self.archive.require_kept_after(cursor)
             found += await self.archive.read(
                 after=cursor, before=first, query=events_filter.mongo_query(), limit=limit
             )
@@ -83,6 +85,7 @@ class History:
             if first is None or _before_first(cursor, first):
                 # Trimmed while we read: the stream's oldest entry and the chunk come from
                 # one atomic read, so the archive below `first` plus the chunk leave no hole.
+                await self.archive.require_kept_after(cursor)
                 found += await self.archive.read(
                     after=cursor,
                     before=first,

@@ -73,7 +73,7 @@ async def publish_event(
     return {"id": event.id}
 
 
-@router.get("/events", responses={401: {}, 422: {}})
+@router.get("/events", responses={401: {}, 410: {}, 422: {}})
 async def list_events(
     *,
     nexus: NexusDep,

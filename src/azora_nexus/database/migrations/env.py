@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from azora_nexus.database.engine import create_engine
+from azora_nexus.database.partitions import skip_partitions
 from azora_nexus.domain.tables import metadata
 
 
@@ -17,6 +18,7 @@ def run_with(connection: Connection) -> None:
         target_metadata=metadata,
         compare_type=True,
         compare_server_default=True,
+        include_name=skip_partitions(metadata.tables),
     )
     with context.begin_transaction():
         context.run_migrations()
