@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 DATA_DIR_NAME = "valkey-9"
 LEGACY_DATA_DIR_NAME = "redis-6.2"  # the embedded Redis of earlier releases
 LEGACY_AOF = "appendonly.aof"
+AOF_REWRITE_PERCENTAGE = 100
+AOF_REWRITE_MIN_SIZE = "16mb"
 
 
 def server_binary() -> Path | None:
@@ -77,6 +79,15 @@ class EmbeddedRedis(ChildServer):
             "yes",
             "--appendfsync",
             "everysec",
+            # The AOF is rewritten (to an RDB preamble of what is live: the capped stream,
+            # the cache) whenever it doubles past AOF_REWRITE_MIN_SIZE, so its size
+            # follows the data, not the number of writes ever made.
+            "--aof-use-rdb-preamble",
+            "yes",
+            "--auto-aof-rewrite-percentage",
+            str(AOF_REWRITE_PERCENTAGE),
+            "--auto-aof-rewrite-min-size",
+            AOF_REWRITE_MIN_SIZE,
             "--save",
             "",
             "--daemonize",
