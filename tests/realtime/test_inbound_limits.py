@@ -179,3 +179,31 @@ async def test_a_post_to_a_session_closed_by_the_connect_deadline_is_a_clean_400
     assert response.status_code == 400
     assert "Invalid session" in response.json()
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []  # no traceback
+
+
+async def test_an_upgraded_websocket_flooding_events_is_closed(settings: Settings) -> None:
+    """Polling upgraded to websocket (Engine.IO serves it): its messages are metered too."""
+    async with serve_node(settings) as node:
+        flooder = await connect_client(
+            node.url, node.token(Role.USER, "flooder"), transport="upgrade"
+        )
+        bystander = await connect_client(node.url, node.token(Role.USER, "bystander"))
+
+        async def upgraded() -> bool:
+            return flooder.sio.transport() == "websocket"
+
+        await eventually(upgraded)
+        gone = asyncio.Event()
+        flooder.sio.on("disconnect", lambda *_: gone.set())
+        sockets = len(node.realtime.registry.sockets)
+        for _ in range(300):
+            await flooder.sio.emit("ping")
+        await asyncio.wait_for(gone.wait(), 10)
+
+        async def forgotten() -> bool:
+            return len(node.realtime.registry.sockets) == sockets - 1
+
+        await eventually(forgotten)
+        assert bystander.sio.connected
+        assert "pong" in await bystander.sio.call("ping", timeout=5)
+        await bystander.sio.disconnect()
