@@ -190,7 +190,7 @@ async def test_an_upgraded_websocket_flooding_events_is_closed(settings: Setting
         bystander = await connect_client(node.url, node.token(Role.USER, "bystander"))
 
         async def upgraded() -> bool:
-            return flooder.sio.transport() == "websocket"
+            return bool(flooder.sio.transport() == "websocket")
 
         await eventually(upgraded)
         gone = asyncio.Event()
