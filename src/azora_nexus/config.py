@@ -111,6 +111,14 @@ class Settings(BaseSettings):
         default=None, gt=0, validation_alias="AZORA_ARCHIVE_RETENTION_S"
     )
 
+    # Payout jobs (domain/ledger/payouts.py): a node holding a distribution renews its claim
+    # with every batch; one silent for `lease` is taken over. Idle workers look every `poll`.
+    payout_lease_s: float = Field(default=10.0, gt=0, validation_alias="AZORA_PAYOUT_LEASE_S")
+    payout_poll_s: float = Field(default=1.0, gt=0, validation_alias="AZORA_PAYOUT_POLL_S")
+    payout_batch_size: int = Field(
+        default=1000, ge=1, le=10_000, validation_alias="AZORA_PAYOUT_BATCH_SIZE"
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:

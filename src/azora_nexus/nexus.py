@@ -22,11 +22,12 @@ from azora_nexus.database.engine import Database, open_database
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.database.notifications import Notifications
 from azora_nexus.documents.client import Documents, open_documents
+from azora_nexus.domain.ledger.payouts import PayoutWorker
 from azora_nexus.domain.privacy.revocation import CHANNEL as ERASED_CHANNEL
 from azora_nexus.domain.privacy.revocation import ErasedUsers
 from azora_nexus.epochs import CHANNEL as EPOCH_CHANNEL
 from azora_nexus.epochs import DurableEpoch
-from azora_nexus.events.background import open_events
+from azora_nexus.events.background import open_events, stop_tasks
 from azora_nexus.events.bus import EventBus
 from azora_nexus.events.relay import Relay, asyncpg_dsn
 from azora_nexus.events.tailer import StreamTailer
@@ -54,6 +55,7 @@ class Nexus:
     relay: Relay
     guards: Guards  # one circuit breaker per backend (guard.py)
     erased: ErasedUsers  # the erased users, in memory (domain/privacy/revocation.py)
+    payouts: PayoutWorker  # wake() it after recording a distribution
 
 
 @asynccontextmanager
@@ -79,7 +81,8 @@ async def open_nexus(
     """Start what is embedded (or `attach` to a running node's servers), migrate to head
     with `migrate`, connect to everything, and close it all on exit.
 
-    With `background`, the outbox relay, the stream tailer and the archiver run meanwhile.
+    With `background`, the outbox relay, the stream tailer, the archiver and the payout
+    worker run meanwhile.
     """
     timeout_s = settings.backend_timeout_s
     async with AsyncExitStack() as stack:
@@ -137,6 +140,15 @@ async def open_nexus(
                 db=db,
             )
         )
+        payouts = PayoutWorker(
+            db,
+            lease_s=settings.payout_lease_s,
+            poll_s=settings.payout_poll_s,
+            batch_size=settings.payout_batch_size,
+        )
+        if background:
+            task = asyncio.create_task(payouts.run(), name="payout worker")
+            stack.push_async_callback(stop_tasks, [task])
         yield Nexus(
             settings=settings,
             urls=urls,
@@ -151,6 +163,7 @@ async def open_nexus(
             relay=events.relay,
             guards=guards,
             erased=erased,
+            payouts=payouts,
         )
 
 

@@ -1,8 +1,11 @@
-"""`POST /api/rewards/mining` and `POST /api/rewards/ubi`: admin/service credits from pools."""
+"""`/api/rewards`: mining credits, and UBI distributions run as jobs (admin/service)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from typing import Any
 
 from httpx import AsyncClient
 from redis.asyncio import Redis
@@ -102,6 +105,18 @@ async def deactivate(database_url: str, user_id: str) -> None:
         await engine.dispose()
 
 
+async def wait_finished(client: AsyncClient, distribution_id: str) -> dict[str, Any]:
+    """The distribution once its job has ended (the payout worker runs beside the API)."""
+    deadline = time.monotonic() + 20
+    while True:
+        response = await client.get(f"/api/rewards/distributions/{distribution_id}", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        if job["status"] != "running" or time.monotonic() > deadline:
+            return job
+        await asyncio.sleep(0.05)
+
+
 async def test_ubi_pays_every_active_user_once_per_key(
     client: AsyncClient, database_url: str
 ) -> None:
@@ -111,10 +126,23 @@ async def test_ubi_pays_every_active_user_once_per_key(
     await deactivate(database_url, gone["id"])
     body = {"currency": "USD", "amountPerUser": "2.50", "idempotencyKey": "ubi-2026-11"}
     first = await client.post("/api/rewards/ubi", json=body, headers=ADMIN)
-    assert first.status_code == 200, first.text
-    assert first.json() == {"currency": "USD", "amountPerUser": "2.50", "paid": 3, "alreadyPaid": 0}
+    assert first.status_code == 202, first.text
+    started = first.json()
+    assert started["status"] in ("running", "completed")
+    assert (started["idempotencyKey"], started["totalUsers"]) == ("ubi-2026-11", 3)
+    done = await wait_finished(client, started["id"])
+    assert {k: done[k] for k in ("status", "paid", "alreadyPaid", "progress", "error")} == {
+        "status": "completed",
+        "paid": 3,
+        "alreadyPaid": 0,
+        "progress": 1.0,
+        "error": None,
+    }
+    assert (done["currency"], done["amountPerUser"], done["createdBy"]) == ("USD", "2.50", "admin")
+    # The same key and request again: the same distribution, nobody paid again.
     again = await client.post("/api/rewards/ubi", json=body, headers=ADMIN)
-    assert again.json() == {"currency": "USD", "amountPerUser": "2.50", "paid": 0, "alreadyPaid": 3}
+    assert again.status_code == 202, again.text
+    assert again.json() == done
     for _, headers in users:
         [wallet] = (await client.get("/api/wallets", headers=headers)).json()["items"]
         assert wallet["balance"] == "2.50"
@@ -136,20 +164,55 @@ async def test_ubi_pays_every_active_user_once_per_key(
             "source": "rewards",
             "userId": user["id"],
         }
+        history = await client.get(f"/api/wallets/{wallet['id']}/transactions", headers=headers)
+        assert history.status_code == 200, history.text
+        [entry] = history.json()["items"]
+        assert (entry["transactionId"], entry["kind"], entry["amount"]) == (
+            payload["transactionId"],
+            "ubi",
+            "2.50",
+        )
     # Two wallets were opened by the distribution (ada had one), each announced.
     await wait_for_events(client, "finance.wallet.created", 3)
+    [completed] = await wait_for_events(client, "finance.ubi.completed", 1)
+    assert without_id_and_time(completed) == {
+        "type": "finance.ubi.completed",
+        "payload": {
+            "distributionId": started["id"],
+            "distribution": "ubi-2026-11",
+            "currency": "USD",
+            "amountPerUser": "2.50",
+            "totalUsers": 3,
+            "paid": 3,
+            "alreadyPaid": 0,
+        },
+        "source": "rewards",
+    }
 
 
 async def test_ubi_refusals(client: AsyncClient) -> None:
     _, headers = await register(client, "ada")
     body = {"currency": "USD", "amountPerUser": "1", "idempotencyKey": "u1"}
     assert (await client.post("/api/rewards/ubi", json=body, headers=headers)).status_code == 403
-    assert (await client.post("/api/rewards/ubi", json=body, headers=ADMIN)).status_code == 200
+    started = await client.post("/api/rewards/ubi", json=body, headers=ADMIN)
+    assert started.status_code == 202
     other_amount = {**body, "amountPerUser": "2"}
     reused = await client.post("/api/rewards/ubi", json=other_amount, headers=ADMIN)
     assert reused.status_code == 409
+    assert reused.json()["error"]["code"] == "conflict"
+    other_currency = {**body, "currency": "AZR"}
+    assert (
+        await client.post("/api/rewards/ubi", json=other_currency, headers=ADMIN)
+    ).status_code == 409
     too_fine = {**body, "amountPerUser": "0.001", "idempotencyKey": "u2"}
     assert (await client.post("/api/rewards/ubi", json=too_fine, headers=ADMIN)).status_code == 422
+    path = f"/api/rewards/distributions/{started.json()['id']}"
+    assert (await client.get(path, headers=headers)).status_code == 403
+    assert (await client.get(path)).status_code == 401
+    unknown = await client.get(f"/api/rewards/distributions/{uuid.uuid4()}", headers=ADMIN)
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "not_found"
+    assert (await wait_finished(client, started.json()["id"]))["paid"] == 1
 
 
 async def test_a_credit_past_the_largest_balance_is_refused_not_a_crash(
@@ -185,4 +248,6 @@ async def test_rewards_invalidate_the_credited_wallets_cached_entries(
             assert len([k async for k in redis.scan_iter(match="*:v:*wallet*")]) == 2
             response = await client.post(reward[0], json=reward[1], headers=ADMIN)
             assert response.is_success, response.text
+            if response.status_code == 202:  # a distribution: invalidated as it pays
+                assert (await wait_finished(client, response.json()["id"]))["paid"] == 1
             assert [k async for k in redis.scan_iter(match="*:v:*wallet*")] == []

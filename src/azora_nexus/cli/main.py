@@ -14,7 +14,7 @@ except NexusError as exc:
 
 import typer
 
-from azora_nexus.cli import admin, backup, seed, server
+from azora_nexus.cli import admin, backup, seed, server, ubi
 
 app = typer.Typer(
     name="azora",
@@ -27,6 +27,7 @@ server.register(app)
 admin.register(app)
 backup.register(app)
 seed.register(app)
+ubi.register(app)
 
 
 def run() -> None:

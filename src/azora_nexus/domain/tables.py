@@ -14,6 +14,7 @@ from azora_nexus.domain.education.models import (
 from azora_nexus.domain.ledger.models import (
     LedgerPosting,
     LedgerTransaction,
+    PayoutJob,
     SystemAccount,
     Wallet,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "LedgerTransaction",
     "Lesson",
     "OutboxEvent",
+    "PayoutJob",
     "Profile",
     "SystemAccount",
     "User",

@@ -83,10 +83,10 @@ async def open_events(
     try:
         yield parts
     finally:
-        await _stop(tasks)
+        await stop_tasks(tasks)
 
 
-async def _stop(tasks: list[asyncio.Task[None]], timeout_s: float = 3.0) -> None:
+async def stop_tasks(tasks: list[asyncio.Task[None]], timeout_s: float = 3.0) -> None:
     """Cancel the workers until they end, but never let a stuck driver call hold up exit.
 
     One cancel is not enough on Python 3.11: `asyncio.wait_for` (asyncpg's timeouts use it)

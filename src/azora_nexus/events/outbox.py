@@ -6,8 +6,10 @@ put on the stream even if this process dies right after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,3 +63,38 @@ async def queue_event(
     session.add(row)
     await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
     return row
+
+
+_ADD_EVENTS = text(
+    """
+    WITH o AS (
+        INSERT INTO outbox (type, payload, source, user_id, timestamp_ms)
+        SELECT e.type, CAST(e.payload AS jsonb), e.source, e.user_id, e.timestamp_ms
+        FROM unnest(
+            CAST(:types AS text[]), CAST(:payloads AS text[]), CAST(:sources AS text[]),
+            CAST(:users AS text[]), CAST(:timestamps AS bigint[])
+        ) WITH ORDINALITY AS e(type, payload, source, user_id, timestamp_ms, n)
+        ORDER BY e.n
+        RETURNING id
+    )
+    SELECT pg_notify(:channel, '') WHERE EXISTS (SELECT 1 FROM o)
+    """
+)
+
+
+async def add_events(session: AsyncSession, events: Sequence[NewEvent]) -> None:
+    """Queue many events (from `new_event`) in the caller's transaction in one statement, in
+    order: for bulk writes, where one `add_event` each would cost a round trip each."""
+    if not events:
+        return
+    await session.execute(
+        _ADD_EVENTS,
+        {
+            "types": [e.type for e in events],
+            "payloads": [orjson.dumps(e.payload).decode() for e in events],
+            "sources": [e.source for e in events],
+            "users": [e.user_id for e in events],
+            "timestamps": [e.timestamp_ms for e in events],
+            "channel": NOTIFY_CHANNEL,
+        },
+    )

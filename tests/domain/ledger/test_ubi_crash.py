@@ -1,4 +1,5 @@
-"""UBI killed midway and retried: every active user paid exactly once, the ledger exact."""
+"""A UBI job's worker cancelled midway, the job resumed by another worker: every active
+user paid exactly once, the job's counts exact, the ledger exact."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from sqlalchemy import text
 
 from azora_nexus.database.engine import Database
 from azora_nexus.domain.ledger.models import Currency
-from azora_nexus.domain.ledger.schemas import UbiRequest
-from azora_nexus.domain.ledger.ubi import distribute_ubi
+from azora_nexus.domain.ledger.payouts import PayoutWorker
+from azora_nexus.domain.ledger.schemas import DistributionPublic, UbiRequest
+from azora_nexus.domain.ledger.ubi import get_distribution, start_distribution
 from tests.domain.ledger.ledger_helpers import check_ledger, open_ledger_db
+from tests.support.waiting import eventually
 
 # Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
 pytestmark = pytest.mark.slow
@@ -22,6 +25,7 @@ pytestmark = pytest.mark.slow
 USERS = 300
 INACTIVE = 7
 BATCH = 10
+LEASE_S = 0.5
 BODY = UbiRequest(currency=Currency.ETH, amount_per_user="0.25", idempotency_key="ubi-crash")
 
 
@@ -56,23 +60,50 @@ async def ubi_postings(db: Database) -> int:
     return count
 
 
-async def test_ubi_cancelled_midway_then_retried_pays_everyone_once(db: Database) -> None:
+async def distribution(db: Database, distribution_id: uuid.UUID) -> DistributionPublic:
+    async with db.sessions() as session:
+        return await get_distribution(session, distribution_id)
+
+
+def worker(db: Database) -> PayoutWorker:
+    return PayoutWorker(db, lease_s=LEASE_S, poll_s=0.05, batch_size=BATCH)
+
+
+async def test_ubi_cancelled_midway_then_resumed_pays_everyone_once(db: Database) -> None:
     await add_users(db)
-    run = asyncio.create_task(distribute_ubi(db, BODY, created_by="admin", batch_size=BATCH))
+    async with db.sessions() as session:
+        job = await start_distribution(session, BODY, created_by="admin")
+    first = asyncio.create_task(worker(db).run())
     paid = 0
     async with asyncio.timeout(60):
         while paid < 3 * BATCH:  # a few batches in: cut it off
             await asyncio.sleep(0.005)
             paid = await ubi_postings(db)
-    run.cancel()
+    first.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await run
+        await first
     paid_before = await ubi_postings(db)
     assert 0 < paid_before < USERS, "the run was not cut off midway"
+    cut = await distribution(db, job.id)
+    # The counts moved with the batches that committed, and only with them.
+    assert (cut.status, cut.paid, cut.already_paid) == ("running", paid_before, 0)
 
-    result = await distribute_ubi(db, BODY, created_by="admin", batch_size=BATCH)
+    second = asyncio.create_task(worker(db).run())  # takes over once the lease has run out
 
-    assert (result.paid, result.already_paid) == (USERS - paid_before, paid_before)
+    async def finished() -> bool:
+        return (await distribution(db, job.id)).status != "running"
+
+    try:
+        await eventually(finished, timeout_s=60)
+    finally:
+        second.cancel()
+    done = await distribution(db, job.id)
+    assert (done.status, done.paid, done.already_paid, done.total_users) == (
+        "completed",
+        USERS,
+        0,
+        USERS,
+    )
     async with db.sessions() as session:
         per_user = (
             await session.execute(

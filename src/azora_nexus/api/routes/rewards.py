@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter
 
 from azora_nexus.api.deps import NexusDep, PrivilegedPrincipal, SessionDep
 from azora_nexus.api.responses import errors
 from azora_nexus.domain.ledger import rewards, ubi
-from azora_nexus.domain.ledger.schemas import MiningReward, TransactionPublic, UbiRequest, UbiResult
+from azora_nexus.domain.ledger.schemas import (
+    DistributionPublic,
+    MiningReward,
+    TransactionPublic,
+    UbiRequest,
+)
 
 router = APIRouter(prefix="/api/rewards", tags=["rewards"])
 
@@ -20,9 +27,21 @@ async def reward_mining(
     return await rewards.reward_mining(session, body, actor=actor)
 
 
-@router.post("/ubi", responses=errors(403, 409))
+@router.post("/ubi", status_code=202, responses=errors(403, 409))
 async def distribute_ubi(
-    body: UbiRequest, nexus: NexusDep, actor: PrivilegedPrincipal
-) -> UbiResult:
-    """Credit every active user once per idempotency key; answers how many were paid."""
-    return await ubi.distribute_ubi(nexus.db, body, created_by=actor.user_id)
+    body: UbiRequest, session: SessionDep, nexus: NexusDep, actor: PrivilegedPrincipal
+) -> DistributionPublic:
+    """Start crediting every active user once per idempotency key, as a job: answers the
+    distribution at once (the same one again for the same key and request); follow it at
+    `GET /api/rewards/distributions/{id}`."""
+    distribution = await ubi.start_distribution(session, body, created_by=actor.user_id)
+    nexus.payouts.wake()
+    return distribution
+
+
+@router.get("/distributions/{distribution_id}", responses=errors(403, 404))
+async def get_distribution(
+    distribution_id: uuid.UUID, session: SessionDep, actor: PrivilegedPrincipal
+) -> DistributionPublic:
+    """A distribution's status (running, completed, failed), counts and progress."""
+    return await ubi.get_distribution(session, distribution_id)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Text,
     UniqueConstraint,
+    Uuid,
     func,
     text,
 )
@@ -150,3 +151,46 @@ class LedgerPosting(Base):
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
 
     transaction: Mapped[LedgerTransaction] = relationship(back_populates="postings", lazy="raise")
+
+
+class DistributionStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class PayoutJob(Base):
+    """One UBI distribution as a resumable job: the same `idempotency_key` names one job.
+
+    Users are paid in id order; `cursor` is the last user id whose batch committed, so a
+    node that takes the job over (its claim's `heartbeat_at` older than the lease) resumes
+    after it. Each user's credit keeps its own ledger key, so nobody is paid twice anyway.
+    """
+
+    __tablename__ = "distributions"
+    __table_args__ = (
+        CheckConstraint("amount_per_user > 0", name="amount_positive"),
+        # The workers' question, "a running job nobody holds?", without scanning old jobs.
+        Index(
+            "ix_distributions_running", "created_at", postgresql_where=text("status = 'running'")
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    request_hash: Mapped[str] = mapped_column(Text)
+    currency: Mapped[Currency] = mapped_column(currency_type())
+    amount_per_user: Mapped[Decimal] = mapped_column(MONEY)
+    status: Mapped[DistributionStatus] = mapped_column(
+        text_enum(DistributionStatus, "status"), server_default=DistributionStatus.RUNNING.value
+    )
+    total_users: Mapped[int] = mapped_column(BigInteger)
+    paid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    already_paid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    cursor: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)

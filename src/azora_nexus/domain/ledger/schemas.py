@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from azora_nexus.domain.ledger.models import Currency, TransactionKind
+from azora_nexus.domain.ledger.models import Currency, DistributionStatus, TransactionKind
 from azora_nexus.domain.schemas import WireModel
 
 
@@ -108,10 +108,21 @@ class UbiRequest(WireModel):
     idempotency_key: IdempotencyKey
 
 
-class UbiResult(WireModel):
-    """How a distribution went: users credited by this call and by earlier tries of its key."""
+class DistributionPublic(WireModel):
+    """A UBI distribution as a job: `POST /api/rewards/ubi` answers it at once (202) and
+    `GET /api/rewards/distributions/{id}` follows it. `paid` users were credited by this
+    distribution, `alreadyPaid` found credited under its key before (a batch retried)."""
 
+    id: uuid.UUID
+    idempotency_key: str
+    status: DistributionStatus
     currency: Currency
     amount_per_user: str
+    total_users: int = Field(description="active users when the distribution was started")
     paid: int
     already_paid: int
+    progress: float = Field(ge=0, le=1, description="share of users done, 1 when completed")
+    error: str | None
+    created_by: str | None
+    created_at: datetime
+    finished_at: datetime | None

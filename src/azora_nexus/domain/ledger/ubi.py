@@ -1,10 +1,12 @@
 """Universal basic income: every active user credited once per distribution key.
 
-The work goes in batches of users in id order, one database transaction each, so a
-distribution over many users never holds the UBI pool's lock for long. Each user's credit
-is its own ledger transaction keyed `ubi:<key>:<user id>`: a retry after a crash (or a
-second request with the same key) walks the same users again, and every user paid before
-is a replay that writes nothing. Nobody is paid twice, and the retry finishes the job.
+`start_distribution` records the distribution as a job (`distributions`, one row per
+key) and returns at once; payout workers (payouts.py) pay it batch after batch of users in
+id order, one database transaction and one set-based statement each (payout_sql.py).
+Each user's credit is its own ledger transaction keyed `ubi:<key>:<user id>`, and the
+job's cursor and counts advance in the same transaction as the batch's credits: a node
+that dies mid-batch leaves nothing of that batch, and whoever resumes the job starts
+after the last batch that committed. Nobody is paid twice, and the counts are exact.
 """
 
 from __future__ import annotations
@@ -12,28 +14,25 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from azora_nexus.cache import keys
-from azora_nexus.database.engine import Database
+from azora_nexus.domain.ledger import payout_sql
 from azora_nexus.domain.ledger.accounts import ensure_wallets, system_account_id
 from azora_nexus.domain.ledger.amounts import MONEY_CONTEXT, format_amount, parse_amount
-from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind
-from azora_nexus.domain.ledger.postings import Posting, lock_accounts, post_transaction
+from azora_nexus.domain.ledger.models import Currency, DistributionStatus, SystemAccountKind
 from azora_nexus.domain.ledger.rewards import fingerprint
-from azora_nexus.domain.ledger.schemas import UbiRequest, UbiResult
-from azora_nexus.domain.ledger.service import announce_wallet
-from azora_nexus.events.outbox import new_event
+from azora_nexus.domain.ledger.schemas import DistributionPublic, UbiRequest
+from azora_nexus.errors import Conflict, NotFound
+from azora_nexus.events.envelope import now_ms
+from azora_nexus.events.outbox import NOTIFY_CHANNEL, add_events, new_event
 from azora_nexus.sync import invalidate_after_commit
 
 SOURCE = "rewards"
-BATCH_SIZE = 200
-
-_ACTIVE_USERS = text(
-    "SELECT id FROM users WHERE is_active AND id > :after ORDER BY id LIMIT :limit"
-)
+WALLET_SOURCE = "wallets"  # as service.announce_wallet announces a wallet it opened
 _FIRST_ID = uuid.UUID(int=0)
 
 
@@ -56,105 +55,235 @@ class Distribution:
         return f"ubi:{self.key}:{user_id}"
 
 
-@dataclass
-class Tally:
-    paid: int = 0
-    already_paid: int = 0
+@dataclass(frozen=True)
+class Job:
+    """A distribution as a worker holds it: which one, under which claim."""
+
+    id: uuid.UUID
+    run: Distribution
+    token: str
+    total_users: int
 
 
-async def pay_user(
-    session: AsyncSession,
-    run: Distribution,
-    user_id: uuid.UUID,
-    wallet_id: uuid.UUID,
-    pool_id: uuid.UUID,
-) -> bool:
-    """Credit one user under its own key; whether this call paid (False: paid before)."""
-    posted = await post_transaction(
-        session,
-        kind=TransactionKind.UBI,
-        idempotency_key=run.user_key(user_id),
-        request_hash=run.request_hash,
-        postings=[
-            Posting(run.currency, run.amount.copy_negate(), system_account_id=pool_id),
-            Posting(run.currency, run.amount, wallet_id=wallet_id),
-        ],
-        memo=f"UBI {run.key}",
-        created_by=run.created_by,
-        events=lambda tx_id: [
-            new_event(
-                "finance.ubi.distributed",
-                {
-                    "transactionId": str(tx_id),
-                    "walletId": str(wallet_id),
-                    "amount": format_amount(run.amount, run.currency),
-                    "currency": run.currency.value,
-                    "distribution": run.key,
-                },
-                source=SOURCE,
-                user_id=str(user_id),
-            )
-        ],
+_CREATE = text(
+    """
+    INSERT INTO distributions
+        (idempotency_key, request_hash, currency, amount_per_user, total_users, created_by)
+    SELECT :key, :hash, :currency, :amount, count(*), :created_by FROM users WHERE is_active
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+    """
+)
+
+_COLUMNS = (
+    "id, idempotency_key, request_hash, currency, amount_per_user, status, total_users,"
+    " paid, already_paid, error, created_by, created_at, finished_at"
+)
+_BY_KEY = text(f"SELECT {_COLUMNS} FROM distributions WHERE idempotency_key = :key")
+_BY_ID = text(f"SELECT {_COLUMNS} FROM distributions WHERE id = :id")
+
+
+def distribution_public(row: Any) -> DistributionPublic:
+    currency = Currency(row.currency)
+    done = row.paid + row.already_paid
+    if row.status == DistributionStatus.COMPLETED:
+        progress = 1.0
+    else:
+        progress = min(1.0, done / row.total_users) if row.total_users else 0.0
+    return DistributionPublic(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        status=DistributionStatus(row.status),
+        currency=currency,
+        amount_per_user=format_amount(row.amount_per_user, currency),
+        total_users=row.total_users,
+        paid=row.paid,
+        already_paid=row.already_paid,
+        progress=round(progress, 4),
+        error=row.error,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
     )
-    if posted.replayed:
-        return False
-    invalidate_after_commit(session, [keys.wallet(wallet_id), keys.user_wallets(user_id)])
-    return True
 
 
-async def pay_batch(session: AsyncSession, run: Distribution, user_ids: list[uuid.UUID]) -> Tally:
-    """Pay one batch of users in the caller's transaction."""
-    wallets = await ensure_wallets(session, user_ids, run.currency)
-    for user_id, (wallet_id, created) in wallets.items():
-        if created:
-            await announce_wallet(session, user_id, wallet_id, run.currency)
-    pool_id = await system_account_id(session, SystemAccountKind.UBI_POOL, run.currency)
-    credits = [Posting(run.currency, run.amount, wallet_id=w) for w, _ in wallets.values()]
-    # Every wallet of the batch, then the pool, locked up front in the ledger's one order:
-    # the per-user postings below then only re-take locks this transaction already holds.
-    await lock_accounts(
-        session,
-        [*credits, Posting(run.currency, run.amount.copy_negate(), system_account_id=pool_id)],
-    )
-    tally = Tally()
-    for user_id in user_ids:
-        if await pay_user(session, run, user_id, wallets[user_id][0], pool_id):
-            tally.paid += 1
-        else:
-            tally.already_paid += 1
-    return tally
-
-
-async def distribute_ubi(
-    db: Database,
-    body: UbiRequest,
-    *,
-    created_by: str | None,
-    batch_size: int = BATCH_SIZE,
-) -> UbiResult:
-    """Credit every active user's wallet in the currency (opened if missing) from the UBI
-    pool, once per user per idempotency key; answers how many this call paid and how many
-    earlier tries of the key had. Conflict when the key was used with another amount."""
+async def start_distribution(
+    session: AsyncSession, body: UbiRequest, *, created_by: str | None
+) -> DistributionPublic:
+    """The distribution under `body.idempotency_key`, recorded as a running job if it is
+    new; the same one (whatever its state) when the key was used for this same request.
+    Conflict when the key was used for another request."""
     run = Distribution(
         key=body.idempotency_key,
         currency=body.currency,
         amount=parse_amount(body.amount_per_user, body.currency, field="amountPerUser"),
         created_by=created_by,
     )
-    total, after = Tally(), _FIRST_ID
-    while True:
-        async with db.transaction() as session:
-            rows = await session.execute(_ACTIVE_USERS, {"after": after, "limit": batch_size})
-            user_ids = [row.id for row in rows]
-            if not user_ids:
-                break
-            batch = await pay_batch(session, run, user_ids)
-        total.paid += batch.paid
-        total.already_paid += batch.already_paid
-        after = user_ids[-1]
-    return UbiResult(
-        currency=run.currency,
-        amount_per_user=format_amount(run.amount, run.currency),
-        paid=total.paid,
-        already_paid=total.already_paid,
+    async with session.begin():
+        await session.execute(
+            _CREATE,
+            {
+                "key": run.key,
+                "hash": run.request_hash,
+                "currency": run.currency.value,
+                "amount": run.amount,
+                "created_by": created_by,
+            },
+        )
+        row = (await session.execute(_BY_KEY, {"key": run.key})).one()
+    if row.request_hash != run.request_hash:
+        raise Conflict("this idempotency key was used for a different distribution")
+    return distribution_public(row)
+
+
+async def get_distribution(session: AsyncSession, distribution_id: uuid.UUID) -> DistributionPublic:
+    """A distribution's status, counts and progress; NotFound when there is none."""
+    async with session.begin():
+        row = (await session.execute(_BY_ID, {"id": distribution_id})).one_or_none()
+    if row is None:
+        raise NotFound(f"no distribution {distribution_id}")
+    return distribution_public(row)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch did: `held` False when the claim was lost (another node has the
+    job), `finished` when no user was left; counts are the job's totals after it."""
+
+    held: bool
+    finished: bool = False
+    paid: int = 0
+    already_paid: int = 0
+
+
+async def pay_next_batch(session: AsyncSession, job: Job, batch_size: int) -> BatchResult:
+    """Pay the next `batch_size` users after the job's cursor, in one transaction; the job
+    completes when none is left. Raises Conflict when a user's key was posted for another
+    request (the job cannot go on)."""
+    async with session.begin():
+        held = (await session.execute(payout_sql.HOLD, _ids(job))).one_or_none()
+        if held is None:
+            return BatchResult(held=False)
+        rows = await session.execute(
+            payout_sql.NEXT_USERS, {"after": held.cursor or _FIRST_ID, "limit": batch_size}
+        )
+        user_ids: list[uuid.UUID] = [row.id for row in rows]
+        if not user_ids:
+            done = await finish(session, job, DistributionStatus.COMPLETED)
+            return BatchResult(held=done, finished=True)
+        paid = await _pay(session, job, user_ids)
+        totals = (
+            await session.execute(
+                payout_sql.ADVANCE,
+                {
+                    "id": job.id,
+                    "cursor": user_ids[-1],
+                    "paid": paid,
+                    "already_paid": len(user_ids) - paid,
+                },
+            )
+        ).one()
+    return BatchResult(held=True, paid=totals.paid, already_paid=totals.already_paid)
+
+
+async def _pay(session: AsyncSession, job: Job, user_ids: list[uuid.UUID]) -> int:
+    """Credit the users not paid under this distribution yet; how many that was."""
+    run = job.run
+    wallets = await ensure_wallets(session, user_ids, run.currency)
+    opened = [(u, w) for u, (w, created) in wallets.items() if created]
+    await add_events(
+        session,
+        [
+            new_event(
+                "finance.wallet.created",
+                {"walletId": str(w), "currency": run.currency.value},
+                source=WALLET_SOURCE,
+                user_id=str(u),
+            )
+            for u, w in opened
+        ],
     )
+    invalidate_after_commit(session, [keys.user_wallets(u) for u, _ in opened])
+    pool_id = await system_account_id(session, SystemAccountKind.UBI_POOL, run.currency)
+    row = (
+        await session.execute(
+            payout_sql.PAY_BATCH,
+            {
+                "user_ids": user_ids,
+                "wallet_ids": [wallets[u][0] for u in user_ids],
+                "pool_id": pool_id,
+                "amount": run.amount,
+                "amount_text": format_amount(run.amount, run.currency),
+                "currency": run.currency.value,
+                "key_prefix": f"ubi:{run.key}:",
+                "hash": run.request_hash,
+                "memo": f"UBI {run.key}",
+                "created_by": run.created_by,
+                "distribution": run.key,
+                "source": SOURCE,
+                "ts": now_ms(),
+                "channel": NOTIFY_CHANNEL,
+            },
+        )
+    ).one()
+    if row.clashing:
+        raise Conflict(f"a UBI key of {run.key!r} was used for a different request")
+    # Every wallet and the pool were found in the currency (they were just opened or found
+    # by user and currency), so each new transaction moved exactly its two accounts.
+    assert row.wallets_found == len(user_ids)
+    assert row.pool_found == 1
+    assert row.currencies_ok
+    assert row.wallets_moved == row.paid == row.events
+    assert row.lines == 2 * row.paid
+    assert row.pools_moved == (1 if row.paid else 0)
+    invalidate_after_commit(
+        session,
+        [
+            *(keys.wallet(w) for w in row.paid_wallets),
+            *(keys.user_wallets(u) for u in row.paid_users),
+        ],
+    )
+    return int(row.paid)
+
+
+async def finish(
+    session: AsyncSession, job: Job, status: DistributionStatus, error: str | None = None
+) -> bool:
+    """Close the job as `status` with its event, in the caller's transaction, if this claim
+    still holds it (whether it did)."""
+    row = (
+        await session.execute(payout_sql.FINISH, {**_ids(job), "status": status, "error": error})
+    ).one_or_none()
+    if row is None:
+        return False
+    payload: dict[str, Any] = {
+        **job_payload(job),
+        "paid": row.paid,
+        "alreadyPaid": row.already_paid,
+    }
+    if error is not None:
+        payload["error"] = error
+    kind = "completed" if status == DistributionStatus.COMPLETED else "failed"
+    await add_events(session, [new_event(f"finance.ubi.{kind}", payload, source=SOURCE)])
+    return True
+
+
+async def announce_progress(session: AsyncSession, job: Job, batch: BatchResult) -> None:
+    """`finance.ubi.progress` with the job's counts so far, in its own short transaction."""
+    payload = {**job_payload(job), "paid": batch.paid, "alreadyPaid": batch.already_paid}
+    async with session.begin():
+        await add_events(session, [new_event("finance.ubi.progress", payload, source=SOURCE)])
+
+
+def job_payload(job: Job) -> dict[str, Any]:
+    return {
+        "distributionId": str(job.id),
+        "distribution": job.run.key,
+        "currency": job.run.currency.value,
+        "amountPerUser": format_amount(job.run.amount, job.run.currency),
+        "totalUsers": job.total_users,
+    }
+
+
+def _ids(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "token": job.token}
