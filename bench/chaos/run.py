@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -361,6 +362,39 @@ async def erased_while_redis_frozen(node: Node, seconds: float) -> Observed:
     return observed
 
 
+def _keep_alive_connections(node: Node, count: int) -> list[socket.socket]:
+    """Connections that served one request and stay open (spread over the workers)."""
+    opened = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+        sock.sendall(b"GET /events/types HTTP/1.1\r\nHost: chaos\r\n\r\n")
+        head, _, body = sock.recv(65536).partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        while len(body) < length:
+            body += sock.recv(65536)
+        opened.append(sock)
+    return opened
+
+
+def _post_on(sock: socket.socket) -> str:
+    """What a POST on a kept-alive connection gets: an answer, a clean close, or a reset."""
+    body = b'{"type": "system.alert", "payload": {}, "source": "chaos"}'
+    head = (
+        f"POST /events HTTP/1.1\r\nHost: chaos\r\nContent-Type: application/json\r\n"
+        f"Authorization: {ADMIN['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    try:
+        sock.sendall(head.encode() + body)
+        answer = sock.recv(65536)
+    except ConnectionResetError:
+        return "reset"
+    except OSError as exc:
+        return type(exc).__name__
+    finally:
+        sock.close()
+    return "clean close" if not answer else answer.split(b"\r\n")[0].decode()
+
+
 def worker_index(pid: int) -> str:
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
     return argv[argv.index("--index") + 1]
@@ -373,8 +407,13 @@ async def worker_killed(node: Node) -> Observed:
     observed = Observed("worker killed (kill -9)", "new connections served; replaced in ~1 s")
     victim = node.worker_pids()[0]
     index = worker_index(victim)
+    kept = await asyncio.to_thread(_keep_alive_connections, node, 6)
     began = time.monotonic()
     kill_hard(victim)
+    await asyncio.sleep(0.5)
+    for outcome in await asyncio.gather(*(asyncio.to_thread(_post_on, s) for s in kept)):
+        key = f"POST on a kept-alive connection: {outcome}"
+        observed.statuses[key] = observed.statuses.get(key, 0) + 1
     failures = served = 0
     async with asyncio.timeout(60):
         while observed.recovered_s is None:
@@ -391,7 +430,7 @@ async def worker_killed(node: Node) -> Observed:
                     failures += 1
             await asyncio.sleep(0.02)
     observed.healthy_s = observed.recovered_s
-    observed.statuses = {"new connections served meanwhile": served, "failed": failures}
+    observed.statuses |= {"new connections served meanwhile": served, "failed": failures}
     return observed
 
 
