@@ -92,6 +92,35 @@ class NodeMetrics:
             multiprocess_mode="mostrecent",
             registry=r,
         )
+        # What each store keeps (storage.py): outbox, wal_archive, stream, archive.
+        self.storage_bytes = Gauge(
+            "azora_storage_bytes",
+            "Bytes a store keeps on disk",
+            ["store"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        self.storage_items = Gauge(
+            "azora_storage_items",
+            "Items a store keeps: outbox rows, WAL segments, stream entries, archived events",
+            ["store"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        self.storage_oldest_age = Gauge(
+            "azora_storage_oldest_age_seconds",
+            "Age of the oldest item a store keeps",
+            ["store"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        self.storage_retention = Gauge(
+            "azora_storage_retention_seconds",
+            "How long a store keeps items (absent: forever, or bounded by count)",
+            ["store"],
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
         self.ledger_transfers = Counter(
             "azora_ledger_transfers", "Ledger transactions posted", ["kind"], registry=r
         )

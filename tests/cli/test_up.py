@@ -64,6 +64,14 @@ async def test_up_serves_refuses_a_second_up_and_stops_every_child_on_sigterm(
     status = await asyncio.to_thread(azora, "status", env=cli_env(own_data_dir, port))
     assert status.returncode == 0
     assert status.stdout.count("running") == 3
+    # Per store: bytes on disk, items, the oldest item kept, the retention setting.
+    rows = {line.split()[1]: line for line in status.stdout.splitlines() if line.startswith("│ ")}
+    for store in ("outbox", "wal_archive", "stream", "archive"):
+        assert store in rows, status.stdout
+    assert "7 days" in rows["outbox"]
+    assert "7 days" in rows["wal_archive"]
+    assert "100000 entries" in rows["stream"]
+    assert "forever" in rows["archive"]
 
     process.send_signal(signal.SIGTERM)
     await asyncio.to_thread(process.wait, 30)

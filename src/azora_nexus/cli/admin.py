@@ -59,6 +59,47 @@ def status() -> None:
         table.add_row(backend.name, kind, state, backend.url or "-", str(backend.pid or "-"))
     console.print(table)
     console.print(f"data dir: {settings.data_dir.resolve()}")
+    console.print(storage_table(settings))
+
+
+def storage_table(settings: Settings) -> Table:
+    """Per store: bytes on disk, items, the oldest item kept and the retention setting."""
+    from azora_nexus.storage import StoreUsage, survey
+
+    table = Table(
+        "store", "backend", "on disk", "items", "oldest kept", "retention", title="storage"
+    )
+    for usage in asyncio.run(survey(settings)):
+        if not isinstance(usage, StoreUsage):
+            table.add_row(
+                usage.split(":", 1)[0], "-", "-", "-", "-", usage.split(":", 1)[1].strip()
+            )
+            continue
+        age_s = usage.oldest_age_s()
+        table.add_row(
+            usage.store,
+            usage.backend,
+            "-" if usage.bytes is None else _bytes(usage.bytes),
+            "-" if usage.items is None else f"{usage.items:,}",
+            "-" if age_s is None else f"{_age(age_s)} ago",
+            usage.retention,
+        )
+    return table
+
+
+def _bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def register(app: typer.Typer) -> None:

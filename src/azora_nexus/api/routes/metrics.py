@@ -8,9 +8,19 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from azora_nexus.api.deps import NexusDep
+from azora_nexus.events.archive import Archive
 from azora_nexus.events.stream import STREAM_KEY
 from azora_nexus.health import check_backends
+from azora_nexus.metrics import NodeMetrics
 from azora_nexus.nexus import Nexus
+from azora_nexus.storage import (
+    StoreUsage,
+    archive_usage,
+    outbox_usage,
+    stream_usage,
+    wal_archive_root,
+    wal_usage,
+)
 
 router = APIRouter(tags=["operations"])
 
@@ -37,6 +47,37 @@ async def refresh_gauges(nexus: Nexus) -> None:
         metrics.outbox_lag_seconds.set(float(age_s))
     if up.get("redis"):
         metrics.stream_length.set(await nexus.redis.xlen(STREAM_KEY))
+    for usage in await storage(nexus, up):
+        record(metrics, usage)
+
+
+async def storage(nexus: Nexus, up: dict[str, bool]) -> list[StoreUsage]:
+    """What every store that answered keeps."""
+    settings = nexus.settings
+    found = []
+    if up.get("postgres"):
+        async with nexus.db.engine.connect() as conn:
+            found.append(await outbox_usage(conn, settings.outbox_retention_s))
+    root = wal_archive_root(settings)
+    if root is not None:
+        found.append(await wal_usage(root, settings.wal_retention_s))
+    if up.get("redis"):
+        found.append(await stream_usage(nexus.redis, settings.stream_maxlen))
+    if up.get("mongo"):
+        found.append(await archive_usage(Archive(nexus.documents), settings.archive_retention_s))
+    return found
+
+
+def record(metrics: NodeMetrics, usage: StoreUsage) -> None:
+    store = usage.store
+    if usage.bytes is not None:
+        metrics.storage_bytes.labels(store).set(usage.bytes)
+    if usage.items is not None:
+        metrics.storage_items.labels(store).set(usage.items)
+    age_s = usage.oldest_age_s()
+    metrics.storage_oldest_age.labels(store).set(0.0 if age_s is None else age_s)
+    if usage.retention_s is not None:
+        metrics.storage_retention.labels(store).set(usage.retention_s)
 
 
 @router.get(
