@@ -23,8 +23,10 @@ from azora_nexus.database.migrate import upgrade
 from azora_nexus.database.notifications import Notifications
 from azora_nexus.documents.client import Documents, open_documents
 from azora_nexus.domain.ledger.payouts import PayoutWorker
+from azora_nexus.domain.privacy.erasure import reconcile_erasures
 from azora_nexus.domain.privacy.revocation import CHANNEL as ERASED_CHANNEL
 from azora_nexus.domain.privacy.revocation import ErasedUsers
+from azora_nexus.domain.privacy.traces import TraceStores
 from azora_nexus.epochs import CHANNEL as EPOCH_CHANNEL
 from azora_nexus.epochs import DurableEpoch
 from azora_nexus.events.background import open_events, stop_tasks
@@ -149,6 +151,12 @@ async def open_nexus(
         if background:
             task = asyncio.create_task(payouts.run(), name="payout worker")
             stack.push_async_callback(stop_tasks, [task])
+        if background and erased.loaded:
+            stores = TraceStores(
+                db=db, redis=redis, documents=documents, cache_prefix=cache.options.prefix
+            )
+            reconcile = asyncio.create_task(_reconcile(stores), name="erasure reconciliation")
+            stack.push_async_callback(stop_tasks, [reconcile])
         yield Nexus(
             settings=settings,
             urls=urls,
@@ -165,6 +173,16 @@ async def open_nexus(
             erased=erased,
             payouts=payouts,
         )
+
+
+async def _reconcile(stores: TraceStores) -> None:
+    """Erase again whom a restore brought back (the archive remembers the erasure)."""
+    try:
+        await reconcile_erasures(stores)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        logger.warning("could not reconcile erasures at start (%s)", exc)
 
 
 async def _durable_state(db: Database) -> bool:

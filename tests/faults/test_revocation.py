@@ -3,13 +3,16 @@ told by NOTIFY at once and by a 1 s poll at the latest."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import asyncpg
 from httpx import AsyncClient
+from pymongo import AsyncMongoClient
 
+from azora_nexus.cache.client import create_redis
 from azora_nexus.domain.privacy.identity import subject_hash
-from azora_nexus.domain.privacy.revocation import POLL_S
+from azora_nexus.domain.privacy.revocation import ERASED_KEY, POLL_S
 from azora_nexus.events.relay import asyncpg_dsn
 from tests.faults.fault_helpers import TIMEOUT_S, OwnBackends
 from tests.faults.test_fail_fast import ADMIN, register
@@ -70,3 +73,50 @@ async def test_erased_tokens_stay_refused_while_redis_is_frozen(own_backends: Ow
             accepted = await node.get(f"/api/users/{other_id}", headers=other_headers)
             assert accepted.status_code == 200  # from PostgreSQL: the cache's breaker
             assert time.monotonic() - started < 2 * TIMEOUT_S
+
+
+async def test_a_restore_to_before_an_erasure_keeps_it(own_backends: OwnBackends) -> None:
+    async with nexus_node(own_backends) as node:
+        registered = (await register(node)).json()
+        user = registered["user"]
+        headers = {"Authorization": f"Bearer {registered['token']}"}
+        path = f"/api/users/{user['id']}"
+        assert (await node.request("DELETE", path, headers=ADMIN)).status_code == 204
+        mongo = AsyncMongoClient[dict[str, object]](own_backends.urls["mongo"])
+        try:  # the archive holds the erasure's announcement
+            events = mongo.get_default_database("azora")["events"]
+            query = {
+                "type": "system.user.erased",
+                "payload.subjectSha256": subject_hash(user["id"]),
+            }
+            started = time.monotonic()
+            while await events.count_documents(query) == 0:
+                assert time.monotonic() - started < 20, "the erasure never reached the archive"
+                await asyncio.sleep(0.2)
+        finally:
+            await mongo.close()
+    # What a restore to a moment before the erasure leaves: the user's row, no record of it.
+    conn = await asyncpg.connect(asyncpg_dsn(own_backends.urls["postgres"]))
+    try:
+        await conn.execute(
+            "INSERT INTO users (id, email, username, password_hash) VALUES ($1, $2, $3, 'x')",
+            user["id"],
+            user["email"],
+            user["username"],
+        )
+        await conn.execute(
+            "DELETE FROM erased_users WHERE subject_sha256 = $1", subject_hash(user["id"])
+        )
+    finally:
+        await conn.close()
+    raw = create_redis(own_backends.urls["redis"])
+    try:
+        await raw.srem(ERASED_KEY, subject_hash(user["id"]))  # nor in the legacy set
+    finally:
+        await raw.aclose()
+    async with nexus_node(own_backends) as restarted:
+        assert await refused_within(restarted, path, headers, 15) < 15
+        started = time.monotonic()  # the token is refused first, then the rows go
+        while (await restarted.get(path, headers=ADMIN)).status_code != 404:
+            assert time.monotonic() - started < 15, "the user was not erased again"
+            await asyncio.sleep(0.2)

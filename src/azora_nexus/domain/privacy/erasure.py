@@ -11,6 +11,7 @@ transaction fails, the refusal is taken back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,8 @@ from azora_nexus.domain.privacy.rows import Erased, erase_rows
 from azora_nexus.domain.privacy.traces import TraceStores, scrub_traces
 from azora_nexus.domain.users.models import User
 from azora_nexus.errors import Forbidden, Invalid, NotFound
+
+logger = logging.getLogger(__name__)
 
 # A concurrent writer (say, accepting an application to the user's job) can lock the same
 # rows in the other order; PostgreSQL then aborts one of the two, and erasure tries again.
@@ -137,6 +140,18 @@ async def erased_everywhere(stores: TraceStores) -> set[str]:
     return found
 
 
+async def reconcile_erasures(stores: TraceStores) -> int:
+    """At a node's start: if any record knows an erasure `erased_users` does not (after a
+    restore to a moment before it), erase those users again; how many were."""
+    async with stores.db.sessions() as session:
+        recorded = set(await session.scalars(select(ErasedUser.subject_sha256)))
+    if await erased_everywhere(stores) <= recorded:
+        return 0
+    again = await reapply_erasures(stores)
+    logger.warning("restored data knew of erasures it had lost: %d users erased again", again)
+    return again
+
+
 async def reapply_erasures(stores: TraceStores, *, batch: int = 1000) -> int:
     """Erase again every user that any record says was erased; answers how many.
 
@@ -156,9 +171,12 @@ async def reapply_erasures(stores: TraceStores, *, batch: int = 1000) -> int:
         chunk = user_ids[at : at + batch]
         for user_id in chunk:
             if subject_hash(user_id) in erased_hashes:
-                subject, created_at, erased = await _erase_in_transaction(
-                    stores.db, user_id, Role.ADMIN
-                )
+                try:
+                    subject, created_at, erased = await _erase_in_transaction(
+                        stores.db, user_id, Role.ADMIN
+                    )
+                except NotFound:  # another node (a worker beside this one) got there first
+                    continue
                 await scrub_traces(stores, subject, erased.tombstone, since=created_at)
                 again += 1
     return again
