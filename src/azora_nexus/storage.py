@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from azora_nexus.backends.launcher import backend_status, embedded_servers
 from azora_nexus.backends.postgres import EmbeddedPostgres
+from azora_nexus.backends.process import ServerRecord
 from azora_nexus.backends.wal import SEGMENT, WalArchive
 from azora_nexus.cache.client import create_redis
 from azora_nexus.config import Settings
@@ -100,12 +101,20 @@ def _wal_usage(archive: WalArchive, retention_s: float) -> StoreUsage:
     )
 
 
-def wal_archive_root(settings: Settings) -> Path | None:
-    """Where the embedded PostgreSQL archives its WAL; None for an external server."""
+def wal_archive_root(settings: Settings, database_url: str | None = None) -> Path | None:
+    """Where the embedded PostgreSQL archives its WAL; None for an external server.
+
+    A node of `azora up` is handed the embedded server's URL as its DATABASE_URL: the
+    server's record in the data dir tells it apart from an external one.
+    """
     server = embedded_servers(settings)["postgres"]
-    if settings.database_url or not isinstance(server, EmbeddedPostgres):
+    if not isinstance(server, EmbeddedPostgres):
         return None
-    return server.archive.root
+    record = ServerRecord.read(server.data_dir)
+    embedded = settings.database_url is None or (
+        record is not None and record.url == (database_url or settings.database_url)
+    )
+    return server.archive.root if embedded else None
 
 
 async def wal_usage(archive_root: Path, retention_s: float) -> StoreUsage:

@@ -45,6 +45,9 @@ async def test_up_serves_refuses_a_second_up_and_stops_every_child_on_sigterm(
     await wait_healthy(port, process, timeout_s=60)
     async with httpx.AsyncClient() as http:
         body = (await http.get(f"http://127.0.0.1:{port}/health")).json()
+        metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    # The node is handed the embedded server's URL, yet its WAL archive is reported.
+    assert 'azora_storage_bytes{store="wal_archive"}' in metrics
     assert {name: check["ok"] for name, check in body["checks"].items()} == {
         "postgres": True,
         "redis": True,

@@ -58,7 +58,7 @@ async def storage(nexus: Nexus, up: dict[str, bool]) -> list[StoreUsage]:
     if up.get("postgres"):
         async with nexus.db.engine.connect() as conn:
             found.append(await outbox_usage(conn, settings.outbox_retention_s))
-    root = wal_archive_root(settings)
+    root = wal_archive_root(settings, nexus.urls.database)
     if root is not None:
         found.append(await wal_usage(root, settings.wal_retention_s))
     if up.get("redis"):
