@@ -220,3 +220,23 @@ async def test_archive_retention_removes_events_older_than_it(
         ids = [d["_id"] async for d in nexus.documents.events.find({})]
         assert ids == [new.id]
         assert await Archive(nexus.documents).removed_through() == old.order
+
+
+async def test_a_busy_table_delays_partitions_to_the_next_round_without_failing(
+    settings: Settings,
+) -> None:
+    async with open_nexus(settings, background=False) as nexus:
+        writer = await asyncpg.connect(asyncpg_dsn(nexus.urls.database))
+        try:
+            # An open transaction that wrote to the outbox holds a lock DDL must wait for.
+            transaction = writer.transaction()
+            await transaction.start()
+            await writer.execute("LOCK TABLE outbox IN ROW EXCLUSIVE MODE")
+            retention = retention_for(nexus, 40.0)
+            assert await retention.round()
+            assert await table_partitions(nexus) == ["outbox_default"]
+            await transaction.rollback()
+        finally:
+            await writer.close()
+        await retention.round()
+        assert len(await table_partitions(nexus)) == 4

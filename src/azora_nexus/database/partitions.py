@@ -6,12 +6,13 @@ never fails for want of a partition. New ranges only ever start after the databa
 clock, so no row can be waiting for one of them in the default partition.
 
 Creating and dropping a partition takes an exclusive lock on the parent for an instant;
-every such statement here runs under a short `lock_timeout`, so a long transaction on
+every such statement here runs under a short `lock_timeout` (200 ms), so a long transaction on
 the table delays the work to the next round instead of queueing every writer behind it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-LOCK_TIMEOUT = "500ms"
+logger = logging.getLogger(__name__)
+
+LOCK_TIMEOUT = "200ms"
 _RANGE = re.compile(r"^(?P<table>\w+)_p(?P<start>\d+)_(?P<end>\d+)$")
 
 _PARTITIONS = """
@@ -86,15 +89,21 @@ async def create_ahead(
     ranges = [p for p in await partitions(conn, table) if not p.is_default]
     # A range never starts before the clock: rows of the past stay where they are.
     start = max(now_s + 1, ranges[-1].end_s or 0) if ranges else now_s + 1
-    made = []
+    made: list[str] = []
     while start < now_s + ahead_s:
         name = f"{table}_p{start}_{start + width_s}"
-        async with conn.transaction():
-            await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-            await conn.execute(
-                f"CREATE TABLE {name} PARTITION OF {table} "
-                f"FOR VALUES FROM ({_literal(start)}) TO ({_literal(start + width_s)})"
-            )
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                await conn.execute(
+                    f"CREATE TABLE {name} PARTITION OF {table} "
+                    f"FOR VALUES FROM ({_literal(start)}) TO ({_literal(start + width_s)})"
+                )
+        except asyncpg.LockNotAvailableError:
+            # The table stayed busy: the partitions made so far reach ahead; the rest
+            # next round (and the default partition takes any row meanwhile).
+            logger.info("%s is busy; its next partitions are made next round", table)
+            return made
         made.append(name)
         start += width_s
     return made
