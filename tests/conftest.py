@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -92,11 +93,14 @@ def ports_reserved_for_the_test() -> Iterator[None]:
 
 
 @pytest.fixture
-def own_data_dir(session_data_dir: Path) -> Path:
-    """A fresh data dir the embedded PostgreSQL user can reach (pytest's tmp_path is 0700)."""
+def own_data_dir(session_data_dir: Path) -> Iterator[Path]:
+    """A fresh data dir the embedded PostgreSQL user can reach (pytest's tmp_path is 0700),
+    removed after the test: clusters and WAL archives do not pile up until the session ends
+    (whose teardown, counted against the last test's 30 s, would then remove them all)."""
     path = session_data_dir / f"own-{next(_counter)}"
     path.mkdir()
-    return path
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
