@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -118,6 +119,18 @@ class Settings(BaseSettings):
     payout_batch_size: int = Field(
         default=1000, ge=1, le=10_000, validation_alias="AZORA_PAYOUT_BATCH_SIZE"
     )
+
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
+    # comma-separated). Empty: none, so a client cannot pick the address it is limited by.
+    trusted_proxies: str = Field(default="", validation_alias="AZORA_TRUSTED_PROXIES")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",")):
+            if entry:
+                ipaddress.ip_network(entry, strict=False)  # ValueError: not an address or CIDR
+        return ",".join(e.strip() for e in value.split(",") if e.strip())
 
     @field_validator("data_dir")
     @classmethod

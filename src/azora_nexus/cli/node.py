@@ -100,6 +100,10 @@ def node_config(app: Any, settings: Settings) -> uvicorn.Config:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        # Forwarding headers only from AZORA_TRUSTED_PROXIES (uvicorn would believe any peer
+        # on 127.0.0.1, so a local client could name the address its login limit counts).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies,
         # Sessions opened on a websocket are served by realtime/direct.py; any other
         # websocket goes on to uvicorn's websockets-sansio protocol.
         ws=DirectWebSocket,
