@@ -74,9 +74,12 @@ async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(
+    response = error_response(
         exc.status_code, HTTP_CODES.get(exc.status_code, "error"), str(exc.detail)
     )
+    # Starlette's headers (a 405's `Allow`, a 401's `WWW-Authenticate`) are part of the answer.
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
