@@ -43,8 +43,12 @@ class NodeProcess:
             stdin=asyncio.subprocess.DEVNULL,
         )
         node = cls(process, f"http://127.0.0.1:{port}")
-        # Each worker imports and opens everything: on two loaded cores that takes a while.
-        await node.wait_ready(timeout_s=30.0 * workers)
+        try:
+            # Each worker imports and opens everything: on two loaded cores that takes a while.
+            await node.wait_ready(timeout_s=30.0 * workers)
+        except BaseException:
+            await node.stop()  # no fixture holds it yet: it would outlive the test
+            raise
         return node
 
     async def wait_ready(self, timeout_s: float = 30.0) -> None:
@@ -68,9 +72,12 @@ async def relay_holder_pid(database_url: str) -> int | None:
     """The pid of the node whose relay holds the lock (from its connection's name)."""
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
+        # The relay's lock, not another advisory lock (retention takes one too): its
+        # connection is named "azora-relay <host> pid <pid>".
         name = await conn.fetchval(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
             " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+            " AND a.application_name LIKE 'azora-relay %'"
         )
     finally:
         await conn.close()
