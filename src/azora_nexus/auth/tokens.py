@@ -11,12 +11,14 @@ from pathlib import Path
 
 import jwt
 
-from azora_nexus.config import Settings
-from azora_nexus.errors import Unauthorized
+from azora_nexus.config import Environment, Settings
+from azora_nexus.errors import BadRequest, Unauthorized
 
 ALGORITHM = "HS256"
 SECRET_FILE = "jwt-secret"
 DEFAULT_TTL_S = 24 * 3600
+# RFC 7518 3.2: an HS256 key at least as long as the hash (256 bits).
+MIN_SECRET_BYTES = 32
 
 
 class Role(StrEnum):
@@ -39,8 +41,16 @@ class Principal:
 
 
 def resolve_secret(settings: Settings) -> str:
-    """`AZORA_JWT_SECRET`, or a secret generated once and kept in the data dir."""
+    """`AZORA_JWT_SECRET`, or a secret generated once and kept in the data dir. In
+    production a given secret shorter than MIN_SECRET_BYTES is refused (BadRequest): HS256
+    with a short secret can be brute-forced offline from any one token."""
     if settings.jwt_secret:
+        short = len(settings.jwt_secret.encode()) < MIN_SECRET_BYTES
+        if short and settings.env is Environment.PRODUCTION:
+            raise BadRequest(
+                f"AZORA_JWT_SECRET must take at least {MIN_SECRET_BYTES} bytes in production"
+                " (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
         return settings.jwt_secret
     path: Path = settings.data_dir / SECRET_FILE
     try:
@@ -83,6 +93,11 @@ def read_token(secret: str, token: str) -> Principal:
         role = Role(claims["role"])
     except ValueError as exc:
         raise Unauthorized(f"invalid token: unknown role {claims['role']!r}") from exc
+    # PyJWT compares int(exp): a string "9999999999" would pass for a date (RFC 7519: a number).
+    for claim in ("exp", "iat", "nbf"):
+        value = claims.get(claim, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Unauthorized(f"invalid token: {claim} must be a number")
     if not isinstance(claims["sub"], str) or not claims["sub"]:
         raise Unauthorized("invalid token: sub must be a non-empty string")
     return Principal(user_id=claims["sub"], role=role)
