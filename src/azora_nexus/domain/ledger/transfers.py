@@ -56,7 +56,9 @@ Parties = tuple[Party, Party]
 def request_hash(body: TransferRequest) -> str:
     """A fingerprint of what a transfer asks, so a reused key with another body is caught."""
     fields = body.model_dump(mode="json", exclude={"idempotency_key"})
-    fields["amount"] = str(parse_amount(fields["amount"], Currency.ETH).normalize(MONEY_CONTEXT))
+    # The body's pattern made it a decimal; its scale is checked once the wallets' currency
+    # is known (checking against another currency here named the wrong one in the 422).
+    fields["amount"] = str(Decimal(fields["amount"]).normalize(MONEY_CONTEXT))
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
