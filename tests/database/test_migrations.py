@@ -202,3 +202,26 @@ async def test_outbox_index_covers_only_unpublished_rows(database_url: str) -> N
     assert await inspect_schema(database_url, outbox_indexes) == {
         "ix_outbox_unpublished": "(published_at IS NULL)"
     }
+
+
+async def test_partitioning_the_outbox_keeps_its_rows_and_continues_its_ids(
+    empty_database_url: str,
+) -> None:
+    await upgrade(empty_database_url, "0002")
+    conn = await asyncpg.connect(asyncpg_dsn(empty_database_url))
+    try:
+        await conn.execute(
+            "INSERT INTO outbox (type, payload, source, timestamp_ms, stream_id, published_at)"
+            " VALUES ('system.alert', '{}', 't', 1, '1-0', now()), ('system.alert', '{}', 't', 2,"
+            " NULL, NULL)"
+        )
+        await upgrade(empty_database_url)
+        rows = await conn.fetch("SELECT id, stream_id FROM outbox_default ORDER BY id")
+        assert [(r["id"], r["stream_id"]) for r in rows] == [(1, "1-0"), (2, None)]
+        new_id = await conn.fetchval(
+            "INSERT INTO outbox (type, payload, source, timestamp_ms)"
+            " VALUES ('system.alert', '{}', 't', 3) RETURNING id"
+        )
+        assert new_id == 3
+    finally:
+        await conn.close()
