@@ -2,15 +2,18 @@
 // argv: <url> <token or ""> [transport: websocket | polling | upgrade (polling, then the
 // upgrade to websocket: the client's default)]. Prints one JSON object per line for everything that
 // happens; reads one JSON command per line: {op: "subscribe"|"unsubscribe", body} | {op: "ping"}
-// | {op: "close"}.
+// | {op: "refresh", body: {token}} | {op: "close"}.
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
-const [url, token, transport = "websocket"] = process.argv.slice(2);
+const [url, firstToken, transport = "websocket"] = process.argv.slice(2);
+// The README's pattern: `auth` as a callback reads the newest token at every (re)connect,
+// and an accepted in-band refresh replaces it.
+let token = firstToken;
 const out = (record) => process.stdout.write(`${JSON.stringify(record)}\n`);
 
 const socket = io(url, {
-  auth: token ? { token } : {},
+  auth: (cb) => cb(token ? { token } : {}),
   transports: transport === "upgrade" ? ["polling", "websocket"] : [transport],
   reconnection: false,
 });
@@ -30,6 +33,12 @@ commands.on("line", (line) => {
     case "subscribe":
     case "unsubscribe":
       socket.emit(command.op, command.body, (ack) => out({ kind: "ack", op: command.op, ack }));
+      break;
+    case "refresh":
+      socket.emit("refresh", command.body, (ack) => {
+        if (ack.ok) token = command.body.token;
+        out({ kind: "ack", op: "refresh", ack });
+      });
       break;
     case "ping":
       socket.emit("ping", (ack) => out({ kind: "ack", op: "ping", ack }));

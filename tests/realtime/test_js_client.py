@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from httpx import AsyncClient
 
-from azora_nexus.auth.tokens import Role
+from azora_nexus.auth.tokens import Role, issue_token
 from tests.realtime.js_client import JsClient
+from tests.sovereignty.life import register
 from tests.support.server import Node
 
 StartJs = Callable[..., Awaitable[JsClient]]
@@ -118,3 +121,59 @@ async def test_js_resumes_after_disconnect_while_events_keep_flowing(
     sentinel = await node.nexus.events.publish("system.alert", {"m": "sentinel"}, source="t")
     await second.wait_for("event", len(missed) + 1, timeout_s=20)
     assert second.ids == [*missed, sentinel.id]
+
+
+async def test_js_socket_closed_at_expiry_with_the_reason_unless_refreshed(
+    node: Node, js: StartJs
+) -> None:
+    token = issue_token(node.nexus.jwt_secret, sub="u1", role=Role.USER, ttl_s=2)
+    expiring = await js(node.url, token)
+    refreshed = await js(node.url, token, "polling")
+    for client in (expiring, refreshed):
+        await client.wait_for("connected")
+    await refreshed.send("subscribe", {"types": ["system.alert"]})
+    longer = issue_token(node.nexus.jwt_secret, sub="u1", role=Role.USER, ttl_s=3600)
+    ack = await refreshed.send("refresh", {"token": longer})
+    assert ack["ok"] is True
+    assert ack["expiresAt"] > (time.time() + 3000) * 1000
+    other = issue_token(node.nexus.jwt_secret, sub="u2", role=Role.USER, ttl_s=3600)
+    refused = await expiring.send("refresh", {"token": other})
+    assert refused["ok"] is False
+    assert refused["error"]["code"] == "forbidden"
+
+    [closing] = [r for r in await expiring.wait_for("event") if r["name"] == "closing"]
+    assert closing["data"]["code"] == "token_expired"
+    [closed] = await expiring.wait_for("disconnected")
+    assert closed["reason"] == "io server disconnect"
+    # The expired socket is gone; the refreshed one, past the same expiry, still receives.
+    event = await node.nexus.events.publish("system.alert", {"m": "after"}, source="tests")
+    await refreshed.wait_for("event")
+    assert refreshed.ids == [event.id]
+    assert not [r for r in refreshed.records if r["kind"] == "disconnected"]
+
+
+async def test_js_socket_of_an_erased_user_is_closed_with_the_reason(
+    node: Node, js: StartJs
+) -> None:
+    async with AsyncClient(base_url=node.url, timeout=30) as http:
+        gone, stays = await register(http, "gone"), await register(http, "stays")
+        clients = {p.id: await js(node.url, p.token) for p in (gone, stays)}
+        for client in clients.values():
+            await client.wait_for("connected")
+        await clients[stays.id].send("subscribe", {"types": ["system.alert"]})
+        erased = await http.request(
+            "DELETE",
+            f"/api/users/{gone.id}",
+            headers=gone.headers,
+            json={"password": gone.password},
+        )
+        assert erased.status_code == 204, erased.text
+    closing = await clients[gone.id].wait_for("event")
+    assert [(r["name"], r["data"]["code"]) for r in closing] == [("closing", "account_erased")]
+    [closed] = await clients[gone.id].wait_for("disconnected")
+    assert closed["reason"] == "io server disconnect"
+    # Published after the erasure: once the other user has it, the erasure was handled.
+    sentinel = await node.nexus.events.publish("system.alert", {"m": "sentinel"}, source="tests")
+    await clients[stays.id].wait_for("event")
+    assert clients[stays.id].ids == [sentinel.id]
+    assert not [r for r in clients[stays.id].records if r["kind"] == "disconnected"]

@@ -81,6 +81,12 @@ def issue_token(secret: str, *, sub: str, role: Role, ttl_s: int = DEFAULT_TTL_S
 
 def read_token(secret: str, token: str) -> Principal:
     """The principal a valid token names; Unauthorized for anything else."""
+    return read_token_expiry(secret, token)[0]
+
+
+def read_token_expiry(secret: str, token: str) -> tuple[Principal, int]:
+    """The principal a valid token names and its `exp` (seconds since the epoch);
+    Unauthorized for anything else."""
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role", "exp"]}
@@ -100,4 +106,7 @@ def read_token(secret: str, token: str) -> Principal:
             raise Unauthorized(f"invalid token: {claim} must be a number")
     if not isinstance(claims["sub"], str) or not claims["sub"]:
         raise Unauthorized("invalid token: sub must be a non-empty string")
-    return Principal(user_id=claims["sub"], role=role)
+    expires_at_s = claims["exp"]
+    if not isinstance(expires_at_s, int):  # PyJWT checks it is a number, not an integer
+        expires_at_s = int(expires_at_s)
+    return Principal(user_id=claims["sub"], role=role), expires_at_s

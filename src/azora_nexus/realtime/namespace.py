@@ -1,21 +1,24 @@
-"""The Socket.IO handlers: connect, subscribe (with resume), unsubscribe, ping, disconnect."""
+"""The Socket.IO handlers: connect, subscribe (with resume), unsubscribe, ping, refresh,
+disconnect; and the closing of sockets whose token expired or whose user was erased."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from azora_nexus.auth.tokens import Principal, read_token
+from azora_nexus.auth.tokens import Principal, read_token_expiry
 from azora_nexus.domain.privacy.identity import subject_hash
-from azora_nexus.errors import Invalid, NexusError
+from azora_nexus.errors import Forbidden, Invalid, NexusError, Unauthorized
 from azora_nexus.events.envelope import Event, now_ms, parse_event_id
 from azora_nexus.events.taxonomy import TypeSelector
 from azora_nexus.realtime.engine import SocketServer, record_websockets
+from azora_nexus.realtime.expiry import Expiries
 from azora_nexus.realtime.fanout import Fanout
 from azora_nexus.realtime.heartbeat import Heartbeat
 from azora_nexus.realtime.replay import replay
@@ -30,6 +33,13 @@ logger = logging.getLogger(__name__)
 Ack = dict[str, Any]
 # Announced when a user's data is erased (payload: subjectSha256, never the id).
 ERASED = "system.user.erased"
+# Emitted to a socket the server is about to close, with `{code, message}` saying why.
+CLOSING = "closing"
+TOKEN_EXPIRED = (
+    "token_expired",
+    "the access token expired: refresh it in band before exp, or connect with a new one",
+)
+ACCOUNT_ERASED = ("account_erased", "this account was erased")
 
 
 def failure(exc: NexusError) -> Ack:
@@ -63,6 +73,7 @@ class Realtime:
         record_websockets(sio.eio, self.wires.by_sid)
         self.fanout = Fanout(sio, self.registry, self.wires)
         self.heartbeat = Heartbeat(sio.eio.ping_interval, sio.eio.ping_timeout)
+        self.expiries = Expiries(self.expire)
         self.nexus: Nexus | None = None
         # Tasks of this node's sockets (a direct session's handlers, its close): kept
         # referenced until done.
@@ -73,6 +84,7 @@ class Realtime:
             "subscribe": self.on_subscribe,
             "unsubscribe": self.on_unsubscribe,
             "ping": self.on_ping,
+            "refresh": self.on_refresh,
         }.items():
             sio.on(event, handler)
 
@@ -89,6 +101,7 @@ class Realtime:
         finally:
             pinging.cancel()
             await asyncio.gather(pinging, return_exceptions=True)
+            self.expiries.close()
             nexus.tailer.remove_listener(self.disconnect_erased)
             nexus.tailer.remove_listener(self.fanout.dispatch)
             for subscriber in list(self.registry.sockets.values()):
@@ -109,17 +122,34 @@ class Realtime:
             return
         for subscriber in list(self.registry.sockets.values()):
             if subject_hash(subscriber.principal.user_id) in erased:
-                await self.on_disconnect(subscriber.sid)
-                await self.sio.disconnect(subscriber.sid)
+                await self.close(subscriber.sid, *ACCOUNT_ERASED)
 
-    def _principal(self, auth: object) -> Principal:
+    def expire(self, sids: list[str]) -> None:
+        """The expiry timer's call: close the sockets whose token expired (not refreshed)."""
+        self.spawn(self._close_expired(sids))
+
+    async def _close_expired(self, sids: list[str]) -> None:
+        now = time.time()
+        for sid in sids:
+            subscriber = self.registry.get(sid)
+            if subscriber is not None and subscriber.expires_at_s <= now:
+                await self.close(sid, *TOKEN_EXPIRED)
+
+    async def close(self, sid: str, code: str, message: str) -> None:
+        """Tell the socket why (event `closing`, `{code, message}`), then disconnect it."""
+        # Out of the registry first: no event reaches it while the packets go out.
+        await self.on_disconnect(sid)
+        await self.sio.emit(CLOSING, {"code": code, "message": message}, to=sid)
+        await self.sio.disconnect(sid)
+
+    def _token(self, auth: object) -> tuple[Principal, int]:
         if self.nexus is None:
             raise SocketRefused("unavailable: the server is starting or stopping")
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
             raise SocketRefused("unauthorized: missing token (connect with auth: {token})")
         try:
-            return read_token(self.nexus.jwt_secret, token)
+            return read_token_expiry(self.nexus.jwt_secret, token)
         except NexusError as exc:
             raise SocketRefused(f"unauthorized: {exc.message}") from exc
 
@@ -128,7 +158,7 @@ class Realtime:
 
         No per-user room: fan-out finds a user's sockets through the registry's indexes.
         """
-        principal = self._principal(auth)
+        principal, expires_at_s = self._token(auth)
         if self.nexus is not None and principal.user_id in self.nexus.erased:
             raise SocketRefused("unauthorized: this account was erased")
         if self.registry.per_user[principal.user_id] >= self.max_sockets_per_user:
@@ -136,12 +166,41 @@ class Realtime:
                 f"too_many_sockets: at most {self.max_sockets_per_user} open at once per user"
             )
         eio_sid = self.sio.eio_sid_of(sid)
-        self.registry.add(Subscriber(sid=sid, eio_sid=eio_sid, principal=principal))
+        self.registry.add(
+            Subscriber(sid=sid, eio_sid=eio_sid, principal=principal, expires_at_s=expires_at_s)
+        )
+        self.expiries.add(sid, expires_at_s)
 
     async def on_disconnect(self, sid: str, *_: object) -> None:
         subscriber = self.registry.remove(sid)
-        if subscriber is not None and subscriber.replay is not None:
-            subscriber.replay.cancel()
+        if subscriber is not None:
+            self.expiries.discard(sid, subscriber.expires_at_s)
+            if subscriber.replay is not None:
+                subscriber.replay.cancel()
+
+    async def on_refresh(self, sid: str, data: object = None) -> Ack:
+        """Replace the socket's token with a newer one of the same user, not erased: the
+        socket then lives until the new `exp` and has the new token's role."""
+        subscriber = self.registry.get(sid)
+        if subscriber is None or self.nexus is None:
+            return failure(NexusError("not connected"))
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            return failure(Invalid("expected an object {token: <JWT>}"))
+        try:
+            principal, expires_at_s = read_token_expiry(self.nexus.jwt_secret, token)
+            if principal.user_id in self.nexus.erased:
+                raise Unauthorized("this account was erased")
+            if principal.user_id != subscriber.principal.user_id:
+                raise Forbidden("the token names another user: a socket keeps its user")
+        except NexusError as exc:
+            return failure(exc)
+        # A role change takes effect here: the audience check reads the principal per event.
+        subscriber.principal = principal
+        self.expiries.discard(sid, subscriber.expires_at_s)
+        subscriber.expires_at_s = expires_at_s
+        self.expiries.add(sid, expires_at_s)
+        return {"ok": True, "expiresAt": expires_at_s * 1000}
 
     async def on_subscribe(self, sid: str, data: object = None) -> Ack:
         """Subscribe; with `after`, replay what was missed, then go live (no gap, no repeat)."""

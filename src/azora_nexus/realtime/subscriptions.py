@@ -35,6 +35,8 @@ class Subscriber:
     sid: str
     eio_sid: str
     principal: Principal
+    # When the socket's token expires (seconds since the epoch): it is closed then.
+    expires_at_s: int = 0
     exact: set[str] = field(default_factory=set)
     prefixes: set[str] = field(default_factory=set)
     # While a replay runs, live events wait here so that none is lost or sent out of turn.
