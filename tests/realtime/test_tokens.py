@@ -11,6 +11,7 @@ import pytest
 from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role, issue_token
+from azora_nexus.domain.privacy.revocation import record_erased
 from tests.realtime.socket_client import Client, Connect
 from tests.sovereignty.life import register
 from tests.support.server import Node
@@ -156,3 +157,21 @@ async def test_a_role_changed_by_a_refresh_takes_effect_on_the_live_socket(
     )
     assert hidden.id not in await client.wait_for_id(own.id)
     assert client.ids == [seen.id, own.id]
+
+
+async def test_a_socket_is_closed_when_its_user_is_recorded_erased_before_the_announcement(
+    node: Node, connect: Connect
+) -> None:
+    # Only the record and its NOTIFY, as when the `system.user.erased` event is still on
+    # its way through the outbox: the node learns of the erasure and closes the socket.
+    client = await connect(node.url, short_token(node, "erased-now", ttl_s=3600))
+    other = await connect(node.url, short_token(node, "stays", ttl_s=3600))
+    closed, _ = watch_disconnect(client)
+    async with node.nexus.db.transaction() as session:
+        await record_erased(session, "erased-now")
+    await asyncio.wait_for(closed, 10)
+    assert client.names == ["closing"]
+    assert client.received[0]["code"] == "account_erased"
+    assert other.sio.connected
+    ack = await other.sio.call("ping", timeout=10)
+    assert "pong" in ack

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Container, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +95,7 @@ class Realtime:
         self.registry.metrics = self.fanout.metrics = nexus.metrics
         nexus.tailer.add_listener(self.fanout.dispatch)
         nexus.tailer.add_listener(self.disconnect_erased)
+        nexus.erased.listeners.append(self.close_erased)
         pinging = asyncio.create_task(self.heartbeat.run(), name="socket pings")
         try:
             yield
@@ -102,6 +103,7 @@ class Realtime:
             pinging.cancel()
             await asyncio.gather(pinging, return_exceptions=True)
             self.expiries.close()
+            nexus.erased.listeners.remove(self.close_erased)
             nexus.tailer.remove_listener(self.disconnect_erased)
             nexus.tailer.remove_listener(self.fanout.dispatch)
             for subscriber in list(self.registry.sockets.values()):
@@ -118,10 +120,17 @@ class Realtime:
     async def disconnect_erased(self, events: Sequence[Event]) -> None:
         """Close this node's sockets of users erased just now (a reconnect is refused)."""
         erased = {e.payload.get("subjectSha256") for e in events if e.type == ERASED}
-        if not erased:
-            return
+        if erased:
+            await self._close_subjects(erased)
+
+    def close_erased(self, subjects: set[str]) -> None:
+        """This node has just learned of erased users (NOTIFY or poll): close their sockets,
+        whether or not the announcement has come through the stream yet."""
+        self.spawn(self._close_subjects(subjects))
+
+    async def _close_subjects(self, subjects: Container[object]) -> None:
         for subscriber in list(self.registry.sockets.values()):
-            if subject_hash(subscriber.principal.user_id) in erased:
+            if subject_hash(subscriber.principal.user_id) in subjects:
                 await self.close(subscriber.sid, *ACCOUNT_ERASED)
 
     def expire(self, sids: list[str]) -> None:
@@ -137,6 +146,8 @@ class Realtime:
 
     async def close(self, sid: str, code: str, message: str) -> None:
         """Tell the socket why (event `closing`, `{code, message}`), then disconnect it."""
+        if self.registry.get(sid) is None:
+            return  # closed already (an erasure is heard by NOTIFY and on the stream)
         # Out of the registry first: no event reaches it while the packets go out.
         await self.on_disconnect(sid)
         await self.sio.emit(CLOSING, {"code": code, "message": message}, to=sid)

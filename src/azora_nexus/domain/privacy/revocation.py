@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -53,6 +54,17 @@ class ErasedUsers:
         self.hashes: set[str] = set()
         self._seq = 0
         self.loaded = False
+        # Told of the hashes newly learned (the realtime layer closes their live sockets:
+        # the NOTIFY or the poll may come before the `system.user.erased` event).
+        self.listeners: list[Callable[[set[str]], None]] = []
+
+    def _learned(self, subjects: set[str]) -> None:
+        new = subjects - self.hashes
+        if not new:
+            return
+        self.hashes |= new
+        for listener in list(self.listeners):
+            listener(new)
 
     def __contains__(self, user_id: object) -> bool:
         return subject_hash(user_id) in self.hashes
@@ -60,7 +72,7 @@ class ErasedUsers:
     def heard(self, subject: str) -> None:
         """A NOTIFY from an erasing transaction that committed."""
         if subject:
-            self.hashes.add(subject)
+            self._learned({subject})
 
     async def refresh(self) -> int:
         """Read the rows added since the last read; how many there were."""
@@ -68,8 +80,8 @@ class ErasedUsers:
         while True:
             async with self.db.sessions() as session:
                 rows = (await session.execute(_NEWER, {"seq": self._seq})).all()
-            for seq, subject in rows:
-                self.hashes.add(subject)
+            self._learned({subject for _, subject in rows})
+            for seq, _ in rows:
                 self._seq = max(self._seq, seq)
             added += len(rows)
             if len(rows) < 10000:
