@@ -1,6 +1,6 @@
 """Soak: storage stays flat under a steady load once retention windows have passed.
 
-Run: `.venv/bin/python -m bench.soak [--minutes 12] [--rate 10] [--retention-s 120]`.
+Run: `.venv/bin/python -m bench.soak [--minutes 10] [--rate 20] [--retention-s 120]`.
 Starts `azora up` on a fresh data dir (127.0.0.1 only) with every retention short
 (outbox, archive and WAL windows of `--retention-s`, a base backup every half window, a
 stream cap of 2000), then for `--minutes` drives, every second, `--rate` wallet transfers
@@ -254,8 +254,8 @@ async def main(args: argparse.Namespace) -> int:
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=12.0)
-    parser.add_argument("--rate", type=int, default=10, help="transfers/s and events/s each")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rate", type=int, default=20, help="transfers/s and events/s each")
     parser.add_argument("--retention-s", type=float, default=120.0)
     parser.add_argument("--sample-s", type=float, default=5.0)
     return parser.parse_args()
