@@ -149,7 +149,7 @@ async def test_a_writer_killed_right_after_commit_still_delivers_once(
     event, last = await stream_events(redis)
     assert (event.payload, last.payload) == ({"message": "survivor"}, {"message": "sentinel"})
     async with nexus.db.sessions() as session:
-        stored = (await session.scalars(select(OutboxEvent))).all()
+        stored = (await session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))).all()
     assert [(r.id, r.stream_id) for r in stored] == [(outbox_id, event.id), (sentinel.id, last.id)]
 
 
