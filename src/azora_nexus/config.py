@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     port: int = Field(default=4001, ge=0, le=65535, validation_alias="AZORA_PORT")
     host: str = Field(default="127.0.0.1", validation_alias="AZORA_HOST")
     jwt_secret: str | None = Field(default=None, validation_alias="AZORA_JWT_SECRET")
+    # The HMAC key of `system.user.erased`'s `subjectHmac`; unset: derived from the JWT secret.
+    erasure_key: str | None = Field(default=None, validation_alias="AZORA_ERASURE_KEY")
     env: Environment = Field(
         default=Environment.DEVELOPMENT,
         validation_alias=AliasChoices("AZORA_ENV", "NODE_ENV"),

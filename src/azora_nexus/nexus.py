@@ -24,6 +24,7 @@ from azora_nexus.database.notifications import Notifications
 from azora_nexus.documents.client import Documents, open_documents
 from azora_nexus.domain.ledger.payouts import PayoutWorker
 from azora_nexus.domain.privacy.erasure import reconcile_erasures
+from azora_nexus.domain.privacy.identity import subject_key
 from azora_nexus.domain.privacy.revocation import CHANNEL as ERASED_CHANNEL
 from azora_nexus.domain.privacy.revocation import ErasedUsers
 from azora_nexus.domain.privacy.traces import TraceStores
@@ -50,6 +51,7 @@ class Nexus:
     redis: Redis
     documents: Documents
     jwt_secret: str
+    subject_key: bytes  # keys `system.user.erased`'s subjectHmac (domain/privacy/identity.py)
     cache: Cache
     metrics: NodeMetrics  # this node's Prometheus metrics, for `/metrics`
     events: EventBus
@@ -151,9 +153,15 @@ async def open_nexus(
         if background:
             task = asyncio.create_task(payouts.run(), name="payout worker")
             stack.push_async_callback(stop_tasks, [task])
+        jwt_secret = resolve_secret(settings)
+        erasure_key = subject_key(settings.erasure_key, jwt_secret)
         if background and erased.loaded:
             stores = TraceStores(
-                db=db, redis=redis, documents=documents, cache_prefix=cache.options.prefix
+                db=db,
+                redis=redis,
+                documents=documents,
+                cache_prefix=cache.options.prefix,
+                subject_key=erasure_key,
             )
             reconcile = asyncio.create_task(_reconcile(stores), name="erasure reconciliation")
             stack.push_async_callback(stop_tasks, [reconcile])
@@ -163,7 +171,8 @@ async def open_nexus(
             db=db,
             redis=redis,
             documents=documents,
-            jwt_secret=resolve_secret(settings),
+            jwt_secret=jwt_secret,
+            subject_key=erasure_key,
             cache=cache,
             metrics=metrics,
             events=events.bus,

@@ -11,10 +11,10 @@ from httpx import AsyncClient
 from pymongo import AsyncMongoClient
 
 from azora_nexus.cache.client import create_redis
-from azora_nexus.domain.privacy.identity import subject_hash
+from azora_nexus.domain.privacy.identity import subject_hash, subject_hmac, subject_key
 from azora_nexus.domain.privacy.revocation import ERASED_KEY, POLL_S
 from azora_nexus.events.relay import asyncpg_dsn
-from tests.faults.fault_helpers import TIMEOUT_S, OwnBackends
+from tests.faults.fault_helpers import JWT_SECRET, TIMEOUT_S, OwnBackends
 from tests.faults.test_fail_fast import ADMIN, register
 from tests.faults.test_stale_reads import nexus_node
 
@@ -87,7 +87,7 @@ async def test_a_restore_to_before_an_erasure_keeps_it(own_backends: OwnBackends
             events = mongo.get_default_database("azora")["events"]
             query = {
                 "type": "system.user.erased",
-                "payload.subjectSha256": subject_hash(user["id"]),
+                "payload.subjectHmac": subject_hmac(subject_key(None, JWT_SECRET), user["id"]),
             }
             started = time.monotonic()
             while await events.count_documents(query) == 0:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 import socketio
 from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role, issue_token
+from azora_nexus.domain.privacy.identity import subject_key
 from azora_nexus.events.relay import asyncpg_dsn
 from tests.conftest import JWT_SECRET
 from tests.sovereignty.life import ADMIN, SERVICE, Life, Person, bearer, wait_archived
@@ -136,15 +139,24 @@ async def test_an_erased_users_live_socket_is_closed_and_others_stay(
                 await client.disconnect()
 
 
-async def test_erasure_is_announced_without_the_id_in_clear(http: AsyncClient, life: Life) -> None:
+async def test_erasure_is_announced_keyed_so_only_key_holders_can_match_it(
+    http: AsyncClient, life: Life
+) -> None:
+    # Issue 15, item 13: a plain sha256(id) was matchable by anyone who saw the id elsewhere
+    # (a job's posterId, a contract); the announcement is now an HMAC keyed from the secret.
     response = await erase(http, life.alice, ADMIN)
     assert response.status_code == 204, response.text
     events = await http.get("/events", params={"type": "system.user.erased"}, headers=ADMIN)
     [event] = events.json()["events"]
+    key = subject_key(None, JWT_SECRET)
     assert event["payload"] == {
-        "subjectSha256": hashlib.sha256(life.alice.id.encode()).hexdigest(),
+        "subjectHmac": hmac.new(key, life.alice.id.encode(), hashlib.sha256).hexdigest(),
         "requestedBy": "admin",
     }
+    # Nothing a holder of the id alone can compute: neither its hash nor an unkeyed HMAC.
+    published = orjson.dumps(event).decode()
+    assert hashlib.sha256(life.alice.id.encode()).hexdigest() not in published
+    assert hmac.new(b"", life.alice.id.encode(), hashlib.sha256).hexdigest() not in published
     assert "userId" not in event
     types = (await http.get("/events/types")).text
     assert "system.user.erased" in types

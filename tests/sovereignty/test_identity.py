@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from azora_nexus.domain.privacy.identity import Subject, Tombstone, subject_hash
+from azora_nexus.domain.privacy.identity import (
+    Subject,
+    Tombstone,
+    subject_hash,
+    subject_hmac,
+    subject_key,
+)
 
 SUBJECT = Subject(id=uuid.uuid4(), email="ann.lee@example.com", username="ann")
 TOMB = Tombstone.new()
@@ -61,3 +67,14 @@ def test_tombstones_are_fresh_and_say_nothing_about_the_user() -> None:
     assert str(SUBJECT.id) not in repr(TOMB)
     assert subject_hash(SUBJECT.id) == subject_hash(str(SUBJECT.id))
     assert len(subject_hash(SUBJECT.id)) == 64
+
+
+def test_the_erasure_key_is_the_setting_or_derived_from_the_jwt_secret() -> None:
+    secret = "a-jwt-secret-of-at-least-thirty-two-bytes"
+    derived = subject_key(None, secret)
+    assert derived == subject_key(None, secret)
+    assert derived not in (secret.encode(), subject_key(None, secret + "x"))
+    assert subject_key("an explicit erasure key", secret) == b"an explicit erasure key"
+    # Another key, another HMAC: without the key the announcement names nobody.
+    assert subject_hmac(derived, SUBJECT.id) != subject_hmac(b"guess", SUBJECT.id)
+    assert subject_hmac(derived, SUBJECT.id) != subject_hash(SUBJECT.id)

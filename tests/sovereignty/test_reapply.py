@@ -51,6 +51,7 @@ async def test_a_restored_user_is_erased_again(
         redis=node.nexus.redis,
         documents=node.nexus.documents,
         cache_prefix=node.nexus.cache.options.prefix,
+        subject_key=node.nexus.subject_key,
     )
     assert await reapply_erasures(stores) == 1
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Container, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from azora_nexus.auth.tokens import Principal, read_token_expiry
-from azora_nexus.domain.privacy.identity import subject_hash
+from azora_nexus.domain.privacy.identity import subject_hash, subject_hmac
 from azora_nexus.errors import Forbidden, Invalid, NexusError, Unauthorized
 from azora_nexus.events.envelope import Event, now_ms, parse_event_id
 from azora_nexus.events.taxonomy import TypeSelector
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
-# Announced when a user's data is erased (payload: subjectSha256, never the id).
+# Announced when a user's data is erased (payload: subjectHmac, never the id).
 ERASED = "system.user.erased"
 # Emitted to a socket the server is about to close, with `{code, message}` saying why.
 CLOSING = "closing"
@@ -119,18 +119,21 @@ class Realtime:
 
     async def disconnect_erased(self, events: Sequence[Event]) -> None:
         """Close this node's sockets of users erased just now (a reconnect is refused)."""
-        erased = {e.payload.get("subjectSha256") for e in events if e.type == ERASED}
-        if erased:
-            await self._close_subjects(erased)
+        erased = {e.payload.get("subjectHmac") for e in events if e.type == ERASED}
+        if erased and self.nexus is not None:
+            key = self.nexus.subject_key
+            await self._close_subjects(erased, lambda user_id: subject_hmac(key, user_id))
 
     def close_erased(self, subjects: set[str]) -> None:
         """This node has just learned of erased users (NOTIFY or poll): close their sockets,
         whether or not the announcement has come through the stream yet."""
-        self.spawn(self._close_subjects(subjects))
+        self.spawn(self._close_subjects(subjects, subject_hash))
 
-    async def _close_subjects(self, subjects: Container[object]) -> None:
+    async def _close_subjects(
+        self, subjects: Container[object], digest: Callable[[str], str]
+    ) -> None:
         for subscriber in list(self.registry.sockets.values()):
-            if subject_hash(subscriber.principal.user_id) in subjects:
+            if digest(subscriber.principal.user_id) in subjects:
                 await self.close(subscriber.sid, *ACCOUNT_ERASED)
 
     def expire(self, sids: list[str]) -> None:

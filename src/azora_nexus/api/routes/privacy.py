@@ -38,6 +38,7 @@ async def erase(
         redis=nexus.redis,
         documents=nexus.documents,
         cache_prefix=nexus.cache.options.prefix,
+        subject_key=nexus.subject_key,
     )
     await erase_user(
         stores,

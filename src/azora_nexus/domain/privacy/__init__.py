@@ -3,11 +3,14 @@
 
 What other services need to know about an erasure:
 - `system.user.erased` is published (through the outbox, in the erasing transaction) with
-  payload `{"subjectSha256": sha256(user id as text, hex), "requestedBy": "user" | "admin"}`
-  and no `userId`, so every subscriber of the type receives it. A service that keeps data
-  keyed by user ids hashes the ids it holds, erases its own copy on a match, and must not
-  write the id back into Nexus. A service that was down resumes from its last event id
-  (`after`): the event is kept in history like any other.
+  payload `{"subjectHmac": HMAC-SHA256(key, user id as text) in hex, "requestedBy": "user" |
+  "admin"}` and no `userId`, so every subscriber of the type receives it, but only a holder
+  of the key can tell whom it names (a plain hash could be matched against ids seen anywhere).
+  The key is `AZORA_ERASURE_KEY`, or when unset HMAC-SHA256(`AZORA_JWT_SECRET`,
+  "azora-nexus/system.user.erased/subjectHmac/v1") (`identity.subject_key`). A service that
+  keeps data keyed by user ids computes the HMAC of the ids it holds, erases its own copy
+  on a match, and must not write the id back into Nexus. A service that was down resumes
+  from its last event id (`after`): the event is kept in history like any other.
 - Tokens naming an erased id are refused on every node, over HTTP (401) and Socket.IO
   (connect refused), including tokens minted after the erasure by other holders of the
   secret: the Redis set `azora:erased` holds the hashes (SISMEMBER sha256(sub) to check).

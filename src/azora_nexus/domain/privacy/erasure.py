@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from azora_nexus.auth.passwords import verify_password
 from azora_nexus.auth.ratelimit import LoginLimits, count_attempt
 from azora_nexus.auth.tokens import Principal, Role
-from azora_nexus.database.engine import Database
-from azora_nexus.domain.privacy.identity import Subject, subject_hash
+from azora_nexus.domain.privacy.identity import Subject, subject_hash, subject_hmac
 from azora_nexus.domain.privacy.models import ErasedUser
 from azora_nexus.domain.privacy.revocation import (
     ERASED_KEY,
@@ -45,8 +45,9 @@ logger = logging.getLogger(__name__)
 # rows in the other order; PostgreSQL then aborts one of the two, and erasure tries again.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
 ATTEMPTS = 3
-_RECORD_HASH = text(
-    "INSERT INTO erased_users (subject_sha256) VALUES (:subject) ON CONFLICT DO NOTHING"
+_RECORD_HASHES = text(
+    "INSERT INTO erased_users (subject_sha256)"
+    " SELECT unnest(CAST(:subjects AS text[])) ON CONFLICT DO NOTHING"
 )
 
 
@@ -69,18 +70,20 @@ def _sqlstate(exc: DBAPIError) -> str | None:
 
 
 async def _erase_in_transaction(
-    db: Database, user_id: uuid.UUID, requested_by: Role
+    stores: TraceStores, user_id: uuid.UUID, requested_by: Role
 ) -> tuple[Subject, datetime, Erased]:
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            async with db.transaction() as session:
+            async with stores.db.transaction() as session:
                 user = await session.scalar(
                     select(User).where(User.id == user_id).with_for_update()
                 )
                 if user is None:
                     raise NotFound(f"no user {user_id}")
                 subject = Subject(id=user.id, email=user.email, username=user.username)
-                erased = await erase_rows(session, subject, requested_by=requested_by)
+                erased = await erase_rows(
+                    session, subject, requested_by=requested_by, subject_key=stores.subject_key
+                )
                 await record_erased(session, user_id)
                 return erased.subject, user.created_at, erased
         except DBAPIError as exc:
@@ -112,7 +115,7 @@ async def erase_user(
     if erased_users is not None:
         erased_users.hashes.add(subject_sha256)
     try:
-        subject, created_at, erased = await _erase_in_transaction(stores.db, user_id, actor.role)
+        subject, created_at, erased = await _erase_in_transaction(stores, user_id, actor.role)
     except BaseException:
         # A concurrent erasure of the same user may have won: its mark must stay.
         async with stores.db.sessions() as session:
@@ -123,21 +126,36 @@ async def erase_user(
     await scrub_traces(stores, subject, erased.tombstone, since=created_at)
 
 
-async def erased_everywhere(stores: TraceStores) -> set[str]:
+@dataclass(frozen=True)
+class Remembered:
+    """The erasures some record remembers: sha256 of ids (`erased_users`, the legacy Redis
+    set, archived announcements made before `subjectHmac`) and the archive's `subjectHmac`s."""
+
+    hashes: set[str]
+    hmacs: set[str]
+
+    def names(self, user_id: object, key: bytes) -> bool:
+        """Whether `user_id` is among the erased."""
+        return subject_hash(user_id) in self.hashes or subject_hmac(key, user_id) in self.hmacs
+
+
+async def erased_everywhere(stores: TraceStores) -> Remembered:
     """Every erasure anything remembers: the table, the archive's `system.user.erased`
     events (a restore to a moment brings the documents back as of the backup, later than
     the table), and the legacy Redis set."""
     async with stores.db.sessions() as session:
-        found = set(await session.scalars(select(ErasedUser.subject_sha256)))
+        hashes = set(await session.scalars(select(ErasedUser.subject_sha256)))
+    hmacs: set[str] = set()
     cursor = stores.documents.events.find({"type": "system.user.erased"}, {"payload": 1})
     async for document in cursor:
-        subject = (document.get("payload") or {}).get("subjectSha256")
-        if isinstance(subject, str):
-            found.add(subject)
+        payload = document.get("payload") or {}
+        for field, found in (("subjectHmac", hmacs), ("subjectSha256", hashes)):
+            if isinstance(subject := payload.get(field), str):
+                found.add(subject)
     with contextlib.suppress(RedisError):
         members: Any = await stores.redis.smembers(ERASED_KEY)
-        found |= {m.decode() if isinstance(m, bytes) else str(m) for m in members}
-    return found
+        hashes |= {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+    return Remembered(hashes=hashes, hmacs=hmacs)
 
 
 async def reconcile_erasures(stores: TraceStores) -> int:
@@ -145,10 +163,13 @@ async def reconcile_erasures(stores: TraceStores) -> int:
     restore to a moment before it), erase those users again; how many were."""
     async with stores.db.sessions() as session:
         recorded = set(await session.scalars(select(ErasedUser.subject_sha256)))
-    if await erased_everywhere(stores) <= recorded:
+    remembered = await erased_everywhere(stores)
+    # An HMAC names nobody until it is matched against the users there are: look when any.
+    if remembered.hashes <= recorded and not remembered.hmacs:
         return 0
     again = await reapply_erasures(stores)
-    logger.warning("restored data knew of erasures it had lost: %d users erased again", again)
+    if again:
+        logger.warning("restored data knew of erasures it had lost: %d users erased again", again)
     return again
 
 
@@ -160,20 +181,19 @@ async def reapply_erasures(stores: TraceStores, *, batch: int = 1000) -> int:
     of the backup, still announces it: run this after every restore. It also records every
     erasure found in `erased_users`, so the tokens are refused again.
     """
-    erased_hashes = await erased_everywhere(stores)
+    remembered = await erased_everywhere(stores)
     async with stores.db.transaction() as session:
-        for subject_sha256 in erased_hashes:
-            await session.execute(_RECORD_HASH, {"subject": subject_sha256})
+        await session.execute(_RECORD_HASHES, {"subjects": sorted(remembered.hashes)})
     async with stores.db.sessions() as session:
         user_ids = list(await session.scalars(select(User.id).order_by(User.id)))
     again = 0
     for at in range(0, len(user_ids), batch):
         chunk = user_ids[at : at + batch]
         for user_id in chunk:
-            if subject_hash(user_id) in erased_hashes:
+            if remembered.names(user_id, stores.subject_key):
                 try:
                     subject, created_at, erased = await _erase_in_transaction(
-                        stores.db, user_id, Role.ADMIN
+                        stores, user_id, Role.ADMIN
                     )
                 except NotFound:  # another node (a worker beside this one) got there first
                     continue

@@ -14,6 +14,7 @@ string, the username only as a whole word (case-insensitive), so that "ann" is f
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import uuid
@@ -26,9 +27,29 @@ ERASED_EMAIL_DOMAIN = "erased.invalid"
 UNUSABLE_PASSWORD_HASH = "!erased"
 
 
+# Domain separation: the erasure key is derived from the JWT secret, never the secret itself.
+_SUBJECT_KEY_LABEL = b"azora-nexus/system.user.erased/subjectHmac/v1"
+
+
 def subject_hash(user_id: object) -> str:
-    """sha256 of the user id as text: how services that know the id recognise an erasure."""
+    """sha256 of the user id as text: the erased users' own record (PostgreSQL, in memory),
+    never published."""
     return hashlib.sha256(str(user_id).encode()).hexdigest()
+
+
+def subject_key(erasure_key: str | None, jwt_secret: str) -> bytes:
+    """The key of `subjectHmac`: `AZORA_ERASURE_KEY` when set, else HMAC-SHA256(JWT secret,
+    a fixed label), which every holder of the JWT secret can derive and nobody else can."""
+    if erasure_key:
+        return erasure_key.encode()
+    return hmac.new(jwt_secret.encode(), _SUBJECT_KEY_LABEL, hashlib.sha256).digest()
+
+
+def subject_hmac(key: bytes, user_id: object) -> str:
+    """HMAC-SHA256 of the user id as text, hex: what `system.user.erased` carries. A plain
+    hash could be matched by anyone against ids seen elsewhere (job posters, contracts); this
+    one only by services holding the key."""
+    return hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

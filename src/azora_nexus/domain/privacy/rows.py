@@ -34,7 +34,7 @@ from azora_nexus.domain.privacy.identity import (
     UNUSABLE_PASSWORD_HASH,
     Subject,
     Tombstone,
-    subject_hash,
+    subject_hmac,
 )
 from azora_nexus.domain.users.models import User
 from azora_nexus.events.outbox import add_event
@@ -175,7 +175,9 @@ async def rewrite_outbox(session: AsyncSession, subject: Subject, tomb: Tombston
     return changed
 
 
-async def erase_rows(session: AsyncSession, subject: Subject, *, requested_by: Role) -> Erased:
+async def erase_rows(
+    session: AsyncSession, subject: Subject, *, requested_by: Role, subject_key: bytes
+) -> Erased:
     """Erase the user in the caller's transaction (the user row locked first, as every
     writer of a user does) and queue `system.user.erased`; invalidates their cache keys
     when it commits."""
@@ -206,7 +208,7 @@ async def erase_rows(session: AsyncSession, subject: Subject, *, requested_by: R
     await add_event(
         session,
         "system.user.erased",
-        {"subjectSha256": subject_hash(subject.id), "requestedBy": requested_by.value},
+        {"subjectHmac": subject_hmac(subject_key, subject.id), "requestedBy": requested_by.value},
         source=SOURCE,
     )
     await session.flush()

@@ -56,6 +56,8 @@ class TraceStores:
     redis: Redis
     documents: Documents
     cache_prefix: str
+    # The HMAC key `system.user.erased` names the user with (identity.subject_key).
+    subject_key: bytes
     stream_key: str = STREAM_KEY
     wait_s: float = 10.0
 
