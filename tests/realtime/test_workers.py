@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -170,3 +171,32 @@ async def test_metrics_from_either_worker_count_both(
             assert values["azora_backend_up[('backend', 'postgres')]"] == 1
     finally:
         await asyncio.gather(*(c.close() for c in clients))
+
+
+async def cache_loads(node: NodeProcess, admin: str) -> int:
+    """`/cache/stats` loads, asked on a new connection (so each worker answers in turn)."""
+    async with httpx.AsyncClient() as http:
+        stats = await http.get(
+            f"{node.url}/cache/stats", headers={"Authorization": f"Bearer {admin}"}
+        )
+    assert stats.status_code == 200, stats.text
+    loads: int = stats.json()["loads"]
+    return loads
+
+
+async def test_cache_stats_from_either_worker_count_both(
+    settings: Settings, two_workers: NodeProcess
+) -> None:
+    admin = token(settings, Role.ADMIN, "a1")
+    for _ in range(10):  # each on a new connection: the parent deals them out in turn
+        async with httpx.AsyncClient() as http:
+            read = await http.get(
+                f"{two_workers.url}/api/users/{uuid.uuid4()}",
+                headers={"Authorization": f"Bearer {admin}"},
+            )
+        assert read.status_code == 404, read.text  # a database load through the cache
+
+    async def both_workers_count_all_ten() -> bool:
+        return [await cache_loads(two_workers, admin) for _ in range(4)] == [10] * 4
+
+    await eventually(both_workers_count_all_ten, timeout_s=5.0)

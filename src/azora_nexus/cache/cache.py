@@ -97,6 +97,8 @@ class Cache:
             self.store, self.stats, lease_ttl_s=self.options.lease_ttl_s, wait_s=self.options.wait_s
         )
         self.collector = CacheCollector(self.stats, lambda: not self.breaker.is_closed)
+        # This process's counters, or the node's when its workers share metric files.
+        self.node_stats: Callable[[], CacheStats] = lambda: self.stats
         self._invalidations: set[asyncio.Task[None]] = set()
 
     async def read_through(
@@ -152,8 +154,9 @@ class Cache:
         await self._shielded(self._count_removed(pattern))
 
     def snapshot(self) -> dict[str, Any]:
-        """The counters for `/cache/stats`, with the breaker's state and the epoch."""
-        return self.stats.as_dict() | {
+        """The node's counters for `/cache/stats` (every worker's), with this worker's
+        breaker state and the epoch."""
+        return self.node_stats().as_dict() | {
             "breaker": self.breaker.state,
             "breakerTrips": self.breaker.trips,
             "epoch": self.store.epoch,
@@ -233,8 +236,11 @@ async def open_cache(
     cache = Cache(redis, options, durable=durable)
     sharing: asyncio.Task[None] | None = None
     registry = None
-    if metrics is not None and metrics.shared:
-        counters = SharedCacheCounters(cache.stats, cache.collector.breaker_open)
+    if metrics is not None and metrics.shared_dir is not None:
+        counters = SharedCacheCounters(
+            cache.stats, cache.collector.breaker_open, metrics.shared_dir
+        )
+        cache.node_stats = counters.node_stats
         sharing = asyncio.create_task(counters.run(), name="cache metrics")
     elif metrics is not None:
         registry = metrics.registry

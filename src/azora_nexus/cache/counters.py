@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from prometheus_client import Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 HELP = {
@@ -121,9 +123,12 @@ class SharedCacheCounters:
 
     PERIOD_S = 1.0
 
-    def __init__(self, stats: CacheStats, breaker_open: Callable[[], bool]) -> None:
+    def __init__(
+        self, stats: CacheStats, breaker_open: Callable[[], bool], shared_dir: Path
+    ) -> None:
         self.stats = stats
         self.breaker_open = breaker_open
+        self.shared_dir = shared_dir
         self.pushed = CacheStats()
         # registry=None: the shared files are their registry (and a node may open twice).
         self.counters = {
@@ -141,6 +146,23 @@ class SharedCacheCounters:
                 self.counters[f.name].inc(grown)
         self.pushed = replace(self.stats)
         self.breaker.set(1.0 if self.breaker_open() else 0.0)
+
+    def node_stats(self) -> CacheStats:
+        """Every worker's counters: the shared files, with this worker's own counters as
+        they are now rather than as last pushed (the others' are at most a second behind)."""
+        pushed = {f"azora_cache_{f.name}_total": 0.0 for f in fields(CacheStats)}
+        for family in MultiProcessCollector(None, str(self.shared_dir)).collect():  # type: ignore[no-untyped-call]
+            for sample in family.samples:
+                if sample.name in pushed:
+                    pushed[sample.name] += sample.value
+        return CacheStats(
+            **{
+                f.name: int(pushed[f"azora_cache_{f.name}_total"])
+                - getattr(self.pushed, f.name)
+                + getattr(self.stats, f.name)
+                for f in fields(CacheStats)
+            }
+        )
 
     async def run(self) -> None:
         try:

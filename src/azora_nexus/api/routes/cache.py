@@ -28,5 +28,6 @@ AdminPrincipal = Annotated[Principal, Depends(get_admin)]
     responses={401: {"description": "no or bad token"}, 403: {"description": "not an admin"}},
 )
 async def cache_stats(nexus: NexusDep, _: AdminPrincipal) -> dict[str, Any]:
-    """`{hits, misses, hitRate, fills, invalidations, ...}` of this node since it started."""
+    """`{hits, misses, hitRate, fills, invalidations, ...}` of this node (all its workers)
+    since it started."""
     return nexus.cache.snapshot()
