@@ -40,6 +40,9 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         summary="The data layer and real-time event hub of the Azora platform",
+        # /docs is served from the package (api/routes/docs.py), not from a CDN; no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(api)
     api.add_middleware(HttpMetrics, node_metrics=lambda: _node_metrics(api))

@@ -13,6 +13,7 @@ from azora_nexus.api.routes import (
     console,
     contracts,
     courses,
+    docs,
     enrollments,
     events,
     health,
@@ -42,3 +43,4 @@ router.include_router(wallets.router)
 router.include_router(rewards.router)
 router.include_router(admin.router)
 router.include_router(console.router)
+router.include_router(docs.router)
