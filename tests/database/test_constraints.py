@@ -219,11 +219,14 @@ async def test_second_wallet_in_one_currency_is_refused(db: Connection) -> None:
     assert refused.value.constraint_name == "uq_wallets_user_id_currency"
 
 
-async def test_idempotency_key_names_one_transaction(db: Connection) -> None:
+async def test_idempotency_key_names_one_transaction_in_its_scope(db: Connection) -> None:
     await add_transaction(db, "same-key")
     with pytest.raises(UniqueViolationError) as refused:
         await add_transaction(db, "same-key")
-    assert refused.value.constraint_name == "uq_ledger_transactions_idempotency_key"
+    # Keys are unique per scope (the sender; "" for Nexus's own): migration 0005.
+    assert refused.value.constraint_name == (
+        "uq_ledger_transactions_idempotency_key_idempotency_scope"
+    )
 
 
 @pytest.mark.parametrize("accounts", ["both", "neither"])

@@ -97,17 +97,23 @@ class SystemAccount(Base):
 
 
 class LedgerTransaction(Base):
-    """One movement of money; the same `idempotency_key` always names the same one.
+    """One movement of money; the same `idempotency_key` in the same `idempotency_scope`
+    always names the same one.
 
-    `request_hash` fingerprints the request that created it, so a retried key with a
-    different body is told apart from a true retry.
+    The scope is whose keys these are: the token subject that chose the key (transfers,
+    mining rewards), or "" for the keys Nexus makes itself (escrow, UBI, adjustments). So one
+    client's key never collides with another's, nor with Nexus's own. `request_hash`
+    fingerprints the request that created it, so a retried key with a different body is told
+    apart from a true retry.
     """
 
     __tablename__ = "ledger_transactions"
+    __table_args__ = (UniqueConstraint("idempotency_key", "idempotency_scope"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
     kind: Mapped[TransactionKind] = mapped_column(text_enum(TransactionKind, "kind"))
-    idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    idempotency_key: Mapped[str] = mapped_column(Text)
+    idempotency_scope: Mapped[str] = mapped_column(Text, default="", server_default="")
     request_hash: Mapped[str] = mapped_column(Text)
     memo: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=func.now())

@@ -104,7 +104,7 @@ PAY_BATCH = text(
         WHERE checks.wallets_found = cardinality(CAST(:wallet_ids AS uuid[]))
           AND checks.pool_found = 1 AND checks.currencies_ok
         ORDER BY b.user_id
-        ON CONFLICT (idempotency_key) DO NOTHING
+        ON CONFLICT (idempotency_key, idempotency_scope) DO NOTHING
         RETURNING id, idempotency_key
     ), paid AS MATERIALIZED (
         SELECT tx.id AS tx_id, b.user_id, b.wallet_id
@@ -116,7 +116,8 @@ PAY_BATCH = text(
         SELECT count(*) AS n
         FROM batch AS b CROSS JOIN LATERAL (
             SELECT 1 FROM ledger_transactions AS t
-            WHERE t.idempotency_key = :key_prefix || b.user_id::text AND t.request_hash <> :hash
+            WHERE t.idempotency_key = :key_prefix || b.user_id::text
+              AND t.idempotency_scope = '' AND t.request_hash <> :hash
         ) AS other
         WHERE NOT EXISTS (SELECT 1 FROM paid WHERE paid.user_id = b.user_id)
     ), w AS (

@@ -89,10 +89,13 @@ def check_balanced(postings: Sequence[Posting]) -> None:
 
 
 async def find_transaction(
-    session: AsyncSession, idempotency_key: str, request_hash: str
+    session: AsyncSession, idempotency_key: str, request_hash: str, scope: str = ""
 ) -> PostedTransaction | None:
-    """The transaction posted under `idempotency_key`; Conflict when its request differed."""
-    row = (await session.execute(statements.FIND, {"key": idempotency_key})).one_or_none()
+    """The transaction posted under `idempotency_key` in `scope`; Conflict when its request
+    differed."""
+    row = (
+        await session.execute(statements.FIND, {"key": idempotency_key, "scope": scope})
+    ).one_or_none()
     if row is None:
         return None
     if row.request_hash != request_hash:
@@ -136,6 +139,7 @@ def _parameters(
     tx_id: uuid.UUID,
     kind: TransactionKind,
     idempotency_key: str,
+    idempotency_scope: str,
     request_hash: str,
     postings: Sequence[Posting],
     memo: str | None,
@@ -149,6 +153,7 @@ def _parameters(
         "id": tx_id,
         "kind": kind.value,
         "key": idempotency_key,
+        "scope": idempotency_scope,
         "hash": request_hash,
         "memo": memo,
         "created_by": created_by,
@@ -182,11 +187,14 @@ async def post_transaction(
     idempotency_key: str,
     request_hash: str,
     postings: Sequence[Posting],
+    idempotency_scope: str = "",
     memo: str | None = None,
     created_by: str | None = None,
     events: EventsFor | None = None,
 ) -> PostedTransaction:
-    """Post balanced `postings` once per `idempotency_key`, in the caller's transaction.
+    """Post balanced `postings` once per `idempotency_key` within `idempotency_scope`, in
+    the caller's transaction. The scope is the token subject that chose the key ("" for
+    keys Nexus makes), so nobody's key collides with anyone else's.
 
     The same key with the same `request_hash` gives back the first transaction
     (`replayed=True`, nothing written); with another hash, Conflict. Accounts are locked
@@ -200,6 +208,7 @@ async def post_transaction(
         tx_id=tx_id,
         kind=kind,
         idempotency_key=idempotency_key,
+        idempotency_scope=idempotency_scope,
         request_hash=request_hash,
         postings=postings,
         memo=memo,
@@ -231,7 +240,7 @@ async def post_transaction(
         raise Conflict("this idempotency key was used for a different request")
     # Posted before, or by a concurrent request with this key while we waited for its
     # locks (which may also be why the funds look short now): either way, a replay.
-    existing = await find_transaction(session, idempotency_key, request_hash)
+    existing = await find_transaction(session, idempotency_key, request_hash, idempotency_scope)
     if existing is not None:
         return existing
     refusal = _refusal(row, params["account_count"])

@@ -45,6 +45,7 @@ async def reward_mining(
             session,
             kind=TransactionKind.MINING_REWARD,
             idempotency_key=key,
+            idempotency_scope=actor.user_id,
             request_hash=fingerprint({"mining": request}),
             postings=[
                 Posting(body.currency, amount.copy_negate(), system_account_id=pool),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 # Parameters: :wallet_ids and :system_ids (sorted, distinct), the lines (:line_* arrays, one
-# element per posting), the transaction row (:id, :kind, :key, :hash, :memo, :created_by),
+# element per posting), the transaction row (:id, :kind, :key, :scope, :hash, :memo, :created_by),
 # the events (:ev_* arrays) and :channel. Answers one row of what happened.
 #
 # Lock order: wallets by id, then system accounts by id. `locked_s` reads the count of
@@ -50,15 +50,18 @@ POST = text(
             coalesce(bool_and(a.may_go_negative OR a.balance + d.delta >= 0), true) AS funds_ok
         FROM deltas AS d JOIN accounts AS a ON a.id = d.account_id
     ), existing AS (
-        SELECT id, request_hash FROM ledger_transactions WHERE idempotency_key = :key
+        SELECT id, request_hash FROM ledger_transactions
+        WHERE idempotency_key = :key AND idempotency_scope = :scope
     ), tx AS (
-        INSERT INTO ledger_transactions (id, kind, idempotency_key, request_hash, memo, created_by)
-        SELECT CAST(:id AS uuid), CAST(:kind AS text), CAST(:key AS text), CAST(:hash AS text),
+        INSERT INTO ledger_transactions
+            (id, kind, idempotency_key, idempotency_scope, request_hash, memo, created_by)
+        SELECT CAST(:id AS uuid), CAST(:kind AS text), CAST(:key AS text),
+               CAST(:scope AS text), CAST(:hash AS text),
                CAST(:memo AS text), CAST(:created_by AS text)
         FROM checks
         WHERE NOT EXISTS (SELECT 1 FROM existing)
           AND checks.found = :account_count AND checks.currencies_ok AND checks.funds_ok
-        ON CONFLICT (idempotency_key) DO NOTHING
+        ON CONFLICT (idempotency_key, idempotency_scope) DO NOTHING
         RETURNING id, created_at
     ), w AS (
         UPDATE wallets SET balance = a.balance + d.delta
@@ -107,7 +110,7 @@ POST = text(
 FIND = text(
     """
     SELECT id, kind, request_hash, memo, created_by, created_at
-    FROM ledger_transactions WHERE idempotency_key = :key
+    FROM ledger_transactions WHERE idempotency_key = :key AND idempotency_scope = :scope
     """
 )
 

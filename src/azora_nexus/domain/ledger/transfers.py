@@ -127,6 +127,8 @@ async def transfer(
             session,
             kind=TransactionKind.TRANSFER,
             idempotency_key=body.idempotency_key,
+            # The caller's own keys: another user's (or Nexus's) same key is another one.
+            idempotency_scope=actor.user_id,
             request_hash=fingerprint,
             postings=[
                 Posting(source.currency, amount.copy_negate(), wallet_id=source.wallet_id),

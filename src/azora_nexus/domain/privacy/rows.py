@@ -127,6 +127,13 @@ async def _rewrite_ledger(
         .values(created_by=str(tomb.id))
         .execution_options(synchronize_session=False)
     )
+    # Their keys' scope is their id: it moves to the tombstone with them.
+    await session.execute(
+        update(LedgerTransaction)
+        .where(LedgerTransaction.idempotency_scope == uid)
+        .values(idempotency_scope=str(tomb.id))
+        .execution_options(synchronize_session=False)
+    )
     touched = select(LedgerPosting.transaction_id).where(LedgerPosting.wallet_id.in_(wallet_ids))
     theirs = await session.scalars(
         select(LedgerTransaction).where(
