@@ -32,6 +32,12 @@ CATEGORIES = {
     "socketio": ("socketio/",),
     "uvicorn/websockets": ("websockets/", "uvicorn/"),
     "redis client": ("redis/",),
+    "pydantic": ("pydantic",),
+    "FastAPI/Starlette": ("fastapi/", "starlette/"),
+    "httptools/h11": ("httptools", "h11"),
+    "azora cache": ("azora_nexus/cache/",),
+    "azora auth": ("azora_nexus/auth/", "azora_nexus/api/deps"),
+    "metrics middleware": ("azora_nexus/metrics", "prometheus_client/"),
 }
 
 
@@ -94,7 +100,8 @@ def is_loop_thread(frames: tuple[str, ...]) -> bool:
     not another Python process under the server such as the MongoDB-compatible one)."""
     if frames[0].startswith("process ") and "azora" not in frames[0]:
         return False
-    return any("run_forever" in frame or "uvloop" in frame for frame in frames)
+    marks = ("run_forever", "uvloop", "Runner.run (asyncio/runners.py")
+    return any(mark in frame for frame in frames for mark in marks)
 
 
 def is_idle(frames: tuple[str, ...]) -> bool:

@@ -86,6 +86,14 @@ async def read_through(
     return await cache.read_through(key, loader, ttl_s=ttl_s, soft_ttl_s=soft_ttl_s)
 
 
+async def read_through_json(
+    cache: Cache, key: CacheKey, loader: Callable[[], Awaitable[object]]
+) -> bytes:
+    """`read_through` as JSON bytes: a hit returns the stored bytes undecoded (a response
+    body serialised once), with the same guarantee."""
+    return await cache.read_through_json(key, loader)
+
+
 def invalidate_after_commit(
     session: AsyncSession,
     keys: Iterable[CacheKey] = (),

@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from azora_nexus.cache import Cache, CacheOptions, codec, keys, open_cache
+from azora_nexus.sync import invalidate_after_commit
 from tests.cache.cache_helpers import ProbeTable, probe_key
 
 
@@ -141,3 +142,30 @@ async def test_a_node_follows_an_epoch_moved_by_another_node(
     assert value == 1
     assert probe.loads == 2  # the first fill is unreachable in the new epoch
     assert cache.store.epoch == other.store.epoch
+
+
+async def test_a_json_read_returns_the_stored_bytes_on_a_miss_and_a_hit_alike(
+    cache: Cache, redis: Redis
+) -> None:
+    async def load() -> dict[str, object]:
+        return {"amount": Decimal("10.50"), "n": 3, "none": None}
+
+    miss = await cache.read_through_json(keys.key("wallet", "w2"), load)
+    hit = await cache.read_through_json(keys.key("wallet", "w2"), load)
+    stored = await redis.get(value_key(cache, keys.key("wallet", "w2")))
+
+    assert miss == hit == b'{"amount":"10.50","n":3,"none":null}'
+    assert isinstance(stored, bytes)
+    assert codec.body(stored) == hit
+    assert (cache.stats.hits, cache.stats.misses, cache.stats.fills) == (1, 1, 1)
+
+
+async def test_a_json_read_after_a_write_returned_sees_that_write(
+    cache: Cache, probe: ProbeTable
+) -> None:
+    key = probe_key(5)
+    before = await cache.read_through_json(key, lambda: probe.version(5))
+    await probe.bump(5, lambda session: invalidate_after_commit(session, [key], cache=cache))
+    after = await cache.read_through_json(key, lambda: probe.version(5))
+
+    assert (before, after, probe.loads) == (b"1", b"2", 2)

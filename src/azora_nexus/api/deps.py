@@ -17,7 +17,9 @@ from azora_nexus.nexus import Nexus
 bearer = HTTPBearer(auto_error=False)
 
 
-def get_nexus(request: Request) -> Nexus:
+# Every dependency is `async def`: FastAPI runs a plain `def` one in a worker thread, a
+# thread hop per request that cost more than the rest of a cached read's dependencies.
+async def get_nexus(request: Request) -> Nexus:
     nexus: Nexus = request.app.state.nexus
     return nexus
 
@@ -47,7 +49,7 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_privileged(principal: CurrentPrincipal) -> Principal:
+async def get_privileged(principal: CurrentPrincipal) -> Principal:
     """Admin or service callers only; 403 for a user token."""
     if not principal.is_privileged:
         raise Forbidden("this needs an admin or service token")

@@ -9,7 +9,7 @@ from fastapi import Depends, Query
 from azora_nexus.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, PageRequest, decode_cursor
 
 
-def page_request(
+async def page_request(
     after: Annotated[str | None, Query(description="cursor from the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> PageRequest:

@@ -19,15 +19,24 @@ def _default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def dumps(value: object) -> bytes:
+    """`value` as JSON, Decimals as strings; raises TypeError for what JSON cannot hold."""
+    return orjson.dumps(value, default=_default)
+
+
 def encode(value: object, soft_deadline_ms: int = 0) -> bytes:
     """The stored form of `value`; raises TypeError for what JSON cannot hold."""
-    return b"%d:" % soft_deadline_ms + orjson.dumps(value, default=_default)
+    return b"%d:" % soft_deadline_ms + dumps(value)
+
+
+def body(stored: bytes) -> bytes:
+    """The JSON part of a stored value, as it was written."""
+    return stored.partition(b":")[2]
 
 
 def decode(stored: bytes) -> Any:
     """The value `encode` stored (JSON types: dict, list, str, int, float, bool, None)."""
-    _, _, body = stored.partition(b":")
-    return orjson.loads(body)
+    return orjson.loads(body(stored))
 
 
 def soft_deadline_ms(stored: bytes) -> int:

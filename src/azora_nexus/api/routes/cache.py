@@ -13,7 +13,7 @@ from azora_nexus.errors import Forbidden
 router = APIRouter(tags=["cache"])
 
 
-def get_admin(principal: CurrentPrincipal) -> Principal:
+async def get_admin(principal: CurrentPrincipal) -> Principal:
     """Admins only (CONTRACT.md): a service token gets 403 like a user token."""
     if principal.role is not Role.ADMIN:
         raise Forbidden("this needs an admin token")

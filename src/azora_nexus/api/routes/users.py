@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from azora_nexus.api.deps import CurrentPrincipal, NexusDep, SessionDep
 from azora_nexus.api.responses import errors
@@ -14,10 +14,12 @@ from azora_nexus.domain.users.schemas import ProfileUpdate, UserPublic
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 
-@router.get("/{user_id}", responses=errors(404))
-async def get_user(user_id: uuid.UUID, nexus: NexusDep, viewer: CurrentPrincipal) -> UserPublic:
+@router.get("/{user_id}", responses=errors(404), response_model=UserPublic)
+async def get_user(user_id: uuid.UUID, nexus: NexusDep, viewer: CurrentPrincipal) -> Response:
     """The user with profile; its email only for itself or an admin."""
-    return await service.get_user(nexus.db, nexus.cache, user_id, viewer=viewer)
+    # The cached bytes as they are: no model to rebuild and re-validate on every hit.
+    body = await service.get_user_json(nexus.db, nexus.cache, user_id, viewer=viewer)
+    return Response(body, media_type="application/json")
 
 
 @router.patch("/{user_id}/profile", responses=errors(403, 404))

@@ -6,6 +6,7 @@ import logging
 import uuid
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -32,7 +33,7 @@ from azora_nexus.domain.users.schemas import (
 )
 from azora_nexus.errors import DuplicateKey, NotFound, Unauthorized
 from azora_nexus.events.outbox import add_event
-from azora_nexus.sync import invalidate_after_commit, read_through
+from azora_nexus.sync import invalidate_after_commit, read_through_json
 
 logger = logging.getLogger(__name__)
 
@@ -157,11 +158,20 @@ async def get_user(
     db: Database, cache: Cache, user_id: uuid.UUID, *, viewer: Principal
 ) -> UserPublic:
     """The user with profile, cache-aside; its email only for itself or an admin/service."""
-    found = await read_through(cache, keys.user(user_id), lambda: load_user(db, user_id))
-    user = UserPublic.model_validate(found)
+    return UserPublic.model_validate_json(await get_user_json(db, cache, user_id, viewer=viewer))
+
+
+async def get_user_json(
+    db: Database, cache: Cache, user_id: uuid.UUID, *, viewer: Principal
+) -> bytes:
+    """`get_user` as the response body: on a hit, for itself or an admin/service, the bytes
+    the cache holds, serialised once when it was filled (validated by `load_user` then)."""
+    body = await read_through_json(cache, keys.user(user_id), lambda: load_user(db, user_id))
     if viewer.is_privileged or viewer.user_id == str(user_id):
-        return user
-    return user.model_copy(update={"email": None})
+        return body
+    user = orjson.loads(body)
+    user["email"] = None
+    return orjson.dumps(user)
 
 
 async def update_profile(
