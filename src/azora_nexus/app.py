@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from azora_nexus.api.body_limit import BodyLimits, limit_body
 from azora_nexus.api.errors import install_error_handlers
+from azora_nexus.api.openapi import document_malformed_bodies
 from azora_nexus.api.router import router
 from azora_nexus.config import Settings
 from azora_nexus.metrics import HttpMetrics, NodeMetrics
@@ -47,6 +48,7 @@ def create_api(settings: Settings, *, migrate: bool = False) -> FastAPI:
     install_error_handlers(api)
     api.add_middleware(HttpMetrics, node_metrics=lambda: _node_metrics(api))
     api.include_router(router)
+    document_malformed_bodies(api)
     return api
 
 

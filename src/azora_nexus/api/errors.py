@@ -66,6 +66,11 @@ async def on_nexus_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    unparsable = [err for err in exc.errors() if err.get("type") == "json_invalid"]
+    if unparsable:
+        # Not JSON at all is a malformed request (400), not a JSON value that fails checks.
+        ctx = unparsable[0].get("ctx") or {}
+        return error_response(400, "bad_request", f"the body is not JSON: {ctx.get('error', '')}")
     problems = "; ".join(
         f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
     )
