@@ -193,14 +193,19 @@ async def test_email_must_be_stored_lower_case(db: Connection) -> None:
     assert refused.value.constraint_name == "ck_users_email_lower_case"
 
 
-async def test_duplicate_username_is_refused(db: Connection) -> None:
+@pytest.mark.parametrize("username", ["ada", "ADA", "Ada"])
+async def test_duplicate_username_is_refused_whatever_its_case(
+    db: Connection, username: str
+) -> None:
     await add_user(db, "ada")
     with pytest.raises(UniqueViolationError) as refused:
         await db.execute(
             "INSERT INTO users (email, username, password_hash) "
-            "VALUES ('other@example.com', 'ada', 'hash')"
+            "VALUES ('other@example.com', $1, 'hash')",
+            username,
         )
-    assert refused.value.constraint_name == "uq_users_username"
+    # A unique index on lower(username) (migration 0006): `ADA` is `ada` taken.
+    assert refused.value.constraint_name == "uq_users_username_lower"
 
 
 async def test_duplicate_enrollment_is_refused(db: Connection) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Text, func, true
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Text, func, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from azora_nexus.auth.tokens import Role
@@ -14,7 +14,8 @@ from azora_nexus.database.types import REFRESH_ON_UPDATE, TIMESTAMP, text_enum, 
 
 
 class User(Base):
-    """Someone who can sign in; `email` is stored lower-case so uniqueness ignores case."""
+    """Someone who can sign in. `email` is stored lower-case and `username` as typed, and
+    neither may differ from another's by case alone (`tim_x` and `TIM_X` are one name)."""
 
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("email = lower(email)", name="email_lower_case"),)
@@ -22,7 +23,7 @@ class User(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     email: Mapped[str] = mapped_column(Text, unique=True)
-    username: Mapped[str] = mapped_column(Text, unique=True)
+    username: Mapped[str] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(Text)
     role: Mapped[Role] = mapped_column(
         text_enum(Role, "role"), default=Role.USER, server_default=Role.USER.value
@@ -36,6 +37,10 @@ class User(Base):
     profile: Mapped[Profile | None] = relationship(
         back_populates="user", lazy="raise", passive_deletes=True
     )
+
+
+# Usernames are unique whatever their case (migration 0006); registration maps a clash to 409.
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
 class Profile(Base):

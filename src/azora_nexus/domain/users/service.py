@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "users"
 BAD_CREDENTIALS = "invalid email or password"
-_TAKEN = {"uq_users_email": "email", "uq_users_username": "username"}
+_TAKEN = {"uq_users_email": "email", "uq_users_username_lower": "username"}
 
 
 def public_user(user: User) -> UserPublic:
