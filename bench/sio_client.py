@@ -81,7 +81,8 @@ class SioListener(WSListener):
     def _on_message(self, data: bytes, received_ns: int) -> None:
         kind = data[1]
         if kind == SIO_EVENT:
-            name, argument = orjson.loads(data[2:])
+            # [name, envelope, offset]: the offset is for clients that recover (CSR).
+            name, argument = orjson.loads(data[2:])[:2]
             self.on_event(name, argument, received_ns)
         elif kind == SIO_ACK:
             body = data.index(b"[")

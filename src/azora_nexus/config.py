@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     socket_ping_timeout_s: float = Field(
         default=20.0, gt=0, validation_alias="AZORA_SOCKET_PING_TIMEOUT_S"
     )
+    # Connection state recovery (realtime/recovery.py): a socket's session (user,
+    # subscriptions) is kept in Redis while it is connected and at least this long after it
+    # was last seen; a reconnect within it is restored with every event it missed. 0: off.
+    socket_recovery_ttl_s: float = Field(
+        default=3600.0, ge=0, validation_alias="AZORA_SOCKET_RECOVERY_TTL_S"
+    )
     # Inbound limits per socket (realtime/limits.py): past either in a second, the socket is
     # closed. The bytes must allow one packet of the largest size (64 KiB).
     socket_max_packets_per_s: int = Field(

@@ -54,7 +54,7 @@ async def test_cheap_client_receives_what_python_socketio_receives(
     reference = socketio.AsyncClient(reconnection=False)
     seen, cheap_seen = Received(), Received()
 
-    async def on_any(name: str, data: Any) -> None:
+    async def on_any(name: str, data: Any, *_offset: Any) -> None:
         seen.add(name, data)
 
     reference.on("*", on_any)

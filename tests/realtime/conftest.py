@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -23,8 +24,14 @@ async def connect() -> AsyncIterator[Connect]:
     """`await connect(url, token)`: a connected client, disconnected after the test."""
     clients: list[Client] = []
 
-    async def create(url: str, token: str | None, *, transport: str = "websocket") -> Client:
-        client = await connect_client(url, token, transport=transport)
+    async def create(
+        url: str,
+        token: str | None,
+        *,
+        transport: str = "websocket",
+        auth: dict[str, Any] | None = None,
+    ) -> Client:
+        client = await connect_client(url, token, transport=transport, auth=auth)
         clients.append(client)
         return client
 

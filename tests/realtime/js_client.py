@@ -22,7 +22,9 @@ class JsClient:
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, url: str, token: str | None, transport: str = "websocket") -> JsClient:
+    async def start(
+        cls, url: str, token: str | None, transport: str = "websocket", *, reconnect: bool = False
+    ) -> JsClient:
         node = shutil.which("node")
         assert node is not None, "Node.js is needed for the JavaScript client tests"
         assert (ROOT / "node_modules" / "socket.io-client").is_dir(), "run `npm ci` first"
@@ -32,6 +34,7 @@ class JsClient:
             url,
             token or "",
             transport,
+            "reconnect" if reconnect else "",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
@@ -61,6 +64,12 @@ class JsClient:
                     return found
                 self.changed.clear()
                 await self.changed.wait()
+
+    async def command(self, op: str, body: Any = None) -> None:
+        """Send a command that has no ack (`drop`)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"op": op, "body": body}).encode() + b"\n")
+        await self.process.stdin.drain()
 
     async def send(self, op: str, body: Any = None) -> dict[str, Any]:
         """Send a command; for subscribe, unsubscribe and ping, the ack it got."""

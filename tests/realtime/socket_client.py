@@ -57,18 +57,26 @@ class Client:
 Connect = Callable[..., Awaitable[Client]]
 
 
-async def connect_client(url: str, token: str | None, *, transport: str = "websocket") -> Client:
-    """A python-socketio client connected to `url`, recording what it receives."""
+async def connect_client(
+    url: str,
+    token: str | None,
+    *,
+    transport: str = "websocket",
+    auth: dict[str, Any] | None = None,
+) -> Client:
+    """A python-socketio client connected to `url`, recording what it receives (with
+    `auth`, that is the CONNECT's payload instead of `{token}`)."""
     sio = socketio.AsyncClient(reconnection=False)
     client = Client(sio)
 
-    async def on_any(event: str, data: Any) -> None:
+    async def on_any(event: str, data: Any, *_offset: Any) -> None:
         client.names.append(event)
         client.received.append(data)
         client.arrived.set()
 
     sio.on("*", on_any)
-    auth = None if token is None else {"token": token}
+    if auth is None and token is not None:
+        auth = {"token": token}
     # "upgrade": polling first, then the upgrade to websocket (the clients' default).
     transports = ["polling", "websocket"] if transport == "upgrade" else [transport]
     await sio.connect(url, auth=auth, transports=transports, wait_timeout=10)

@@ -138,6 +138,45 @@ def test_socketio_packet_class_encodes_an_event_as_socket_on_expects() -> None:
     assert packet.encode() == '42["system.alert",{"id":"1-0"}]'
 
 
+def test_an_event_message_carries_its_offset_last() -> None:
+    """What socket.io-client keeps as its recovery offset: a string last argument."""
+    packet = socket_server().event_message("system.alert", {"id": "1-0"}, "1-0")
+    assert packet.encode() == '42["system.alert",{"id":"1-0"},"1-0"]'
+
+
+async def test_socketio_answers_connect_through_send_packet_then_returns_from_handle_connect() -> (
+    None
+):
+    """socketio.AsyncServer._send_packet and _handle_connect: the CONNECT answer takes the
+    fields the handler left (`pid`), and `on_connected` runs once it went out; a refused
+    CONNECT runs nothing."""
+    sio = socket_server()
+    pid = "p" * 24
+    connected: list[tuple[str, int]] = []
+
+    def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if auth and auth.get("refuse"):
+            raise socketio.exceptions.ConnectionRefusedError("no")
+        sio.connect_answers[sid] = {"pid": pid}
+
+    async def on_connected(sid: str) -> None:
+        connected.append((sid, len(session.sent)))
+
+    sio.on("connect", on_connect)
+    sio.on_connected = on_connected
+    session = FakeSession(sio.eio.generate_id())
+    sio.eio.adopt(session.sid, session)
+    await sio.eio.deliver("connect", session.sid, {"REQUEST_METHOD": "GET"})
+    await sio.eio.deliver("message", session.sid, '0{"refuse":true}')
+    assert session.sent[0].data.startswith("4")  # CONNECT_ERROR
+    assert connected == []
+    await sio.eio.deliver("message", session.sid, "0{}")
+    sid = sio.sid_of(session.sid)
+    assert session.sent[1].data == f'0{{"sid":"{sid}","pid":"{pid}"}}'
+    assert connected == [(sid, 2)]
+    assert sio.connect_answers == {}
+
+
 # -- python-engineio ---------------------------------------------------------------------------
 
 

@@ -14,7 +14,9 @@ against the installed libraries, so a release that moves one fails there, by nam
 The hooks:
 - python-socketio: `AsyncServer._engineio_server_class` (Engine.IO is `Sessions`),
   `_handle_eio_connect` and `environ` (the CONNECT deadline), `manager.sid_from_eio_sid` and
-  `eio_sid_from_sid`, `packet_class`.
+  `eio_sid_from_sid`, `packet_class`, `_send_packet` (the CONNECT answer carries the
+  recovery `pid`) and `_handle_connect` (what runs once that answer is sent: a recovered
+  socket's replay).
 - python-engineio: `AsyncServer.generate_id` (sids that name their worker), `_trigger_event`
   (a direct session's connect, messages and disconnect; the inbound meter of the sessions
   Engine.IO serves), `handle_request` (a POST naming a closed session), the `sockets`
@@ -37,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, ClassVar, cast
@@ -298,6 +300,11 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self.eio.limits = inbound_limits
         self.connect_timeout_s = connect_timeout_s
         self._closing: set[asyncio.Task[None]] = set()
+        # Fields added to a socket's CONNECT answer (its recovery `pid`), by Socket.IO sid:
+        # set by the connect handler, taken when the answer goes out.
+        self.connect_answers: dict[str, dict[str, Any]] = {}
+        # Called with the Socket.IO sid once a CONNECT was answered with success.
+        self.on_connected: Callable[[str], Awaitable[None]] | None = None
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return Sessions
@@ -308,6 +315,23 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
             self.connect_timeout_s, self._close_if_unconnected, eio_sid
         )
         return result
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        # python-socketio answers a CONNECT with `{"sid"}`; connection state recovery
+        # (Socket.IO v4.6+) needs `{"sid", "pid"}`, so the answer takes what the handler left.
+        if pkt.packet_type == sio_packet.CONNECT and isinstance(pkt.data, dict):
+            extra = self.connect_answers.pop(str(pkt.data.get("sid")), None)
+            if extra:
+                pkt.data = {**pkt.data, **extra}
+        await super()._send_packet(eio_sid, pkt)
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        sid = self.sid_of(eio_sid, namespace or "/")
+        if sid is not None:
+            self.connect_answers.pop(sid, None)
+            if self.on_connected is not None:
+                await self.on_connected(sid)
 
     def _close_if_unconnected(self, eio_sid: str) -> None:
         if eio_sid not in self.environ:  # already gone
@@ -328,9 +352,11 @@ class SocketServer(socketio.AsyncServer):  # type: ignore[misc]
         eio_sid: str = self.manager.eio_sid_from_sid(sid, namespace)
         return eio_sid
 
-    def event_message(self, name: str, data: Any) -> eio_packet.Packet:
-        """The Engine.IO message carrying Socket.IO event `name` with `data` on "/"."""
-        packet = self.packet_class(sio_packet.EVENT, namespace="/", data=[name, data])
+    def event_message(self, name: str, data: Any, offset: str | None = None) -> eio_packet.Packet:
+        """The Engine.IO message carrying Socket.IO event `name` with `data` on "/", and
+        `offset` as the last argument (what a recovering client presents back)."""
+        args = [name, data] if offset is None else [name, data, offset]
+        packet = self.packet_class(sio_packet.EVENT, namespace="/", data=args)
         return eio_packet.Packet(eio_packet.MESSAGE, packet.encode())
 
 

@@ -32,8 +32,10 @@ MAX_QUEUED_PACKETS = 1000
 
 
 def event_packet(sio: SocketServer, event: Event) -> eio_packet.Packet:
-    """The Engine.IO message carrying `event` under its type, as `socket.on(type)` expects."""
-    return sio.event_message(event.type, event.to_wire())
+    """The Engine.IO message carrying `event` under its type, as `socket.on(type)` expects,
+    with its id as the last argument: the offset a recovering client presents (recovery.py).
+    The same for every recipient, so the packet is still built once per event."""
+    return sio.event_message(event.type, event.to_wire(), event.id)
 
 
 class Outcome(enum.Enum):
@@ -75,6 +77,9 @@ class Fanout:
         self.outcomes: Counter[Outcome] = Counter()
         self._closing: set[asyncio.Task[None]] = set()
         self.metrics: NodeMetrics | None = None  # the node's, set while it serves
+        # The last event handed to every socket subscribed then: a socket subscribing now
+        # gets live every event after it (set from the tailer's start when serving begins).
+        self.through = "0-0"
 
     async def dispatch(self, events: Sequence[Event]) -> None:
         """Every live event to every socket that subscribed to it and may see it, in order."""
@@ -85,6 +90,7 @@ class Fanout:
         for event in events:
             recipients = self.registry.recipients(event)
             if not recipients:
+                self.through = event.id
                 continue
             out = encode(self.sio, event)
             order = event.order
@@ -105,6 +111,7 @@ class Fanout:
                 queued += outcome is Outcome.QUEUED
                 dropped += outcome is Outcome.DROPPED
             self._count(event, written, queued, dropped)
+            self.through = event.id
         for wire, pending in (frames or {}).items():
             wire.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
@@ -158,6 +165,11 @@ class Fanout:
             pending = frames[wire] = []
         pending.append(out.frame)
         return Outcome.WRITTEN
+
+    def cut(self, subscriber: Subscriber) -> None:
+        """Close a socket's transport (no Socket.IO DISCONNECT): its client reconnects and
+        recovers from what it has (a replay that could not be finished)."""
+        self._drop(subscriber, self.wires.get(subscriber.eio_sid))
 
     def _drop(self, subscriber: Subscriber, wire: Wire | None) -> None:
         """Disconnect a socket that does not keep up, and forget it now."""

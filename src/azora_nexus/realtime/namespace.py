@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Container, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
@@ -21,7 +22,9 @@ from azora_nexus.realtime.engine import SocketServer, record_websockets
 from azora_nexus.realtime.expiry import Expiries
 from azora_nexus.realtime.fanout import Fanout
 from azora_nexus.realtime.heartbeat import Heartbeat
+from azora_nexus.realtime.recovery import SessionStore, new_pid
 from azora_nexus.realtime.replay import replay
+from azora_nexus.realtime.restore import Restored, restore
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
 from azora_nexus.realtime.wire import Wires
 
@@ -75,6 +78,10 @@ class Realtime:
         self.heartbeat = Heartbeat(sio.eio.ping_interval, sio.eio.ping_timeout)
         self.expiries = Expiries(self.expire)
         self.nexus: Nexus | None = None
+        self.sessions: SessionStore | None = None  # while serving, with recovery on
+        # Restored sockets whose replay starts once their CONNECT is answered, by sid.
+        self.restored: dict[str, Restored] = {}
+        sio.on_connected = self.on_connected
         # Tasks of this node's sockets (a direct session's handlers, its close): kept
         # referenced until done.
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -96,12 +103,19 @@ class Realtime:
         nexus.tailer.add_listener(self.fanout.dispatch)
         nexus.tailer.add_listener(self.disconnect_erased)
         nexus.erased.listeners.append(self.close_erased)
-        pinging = asyncio.create_task(self.heartbeat.run(), name="socket pings")
+        self.fanout.through = nexus.tailer.position
+        store = SessionStore(nexus.redis, nexus.settings.socket_recovery_ttl_s)
+        self.sessions = store if store.enabled else None
+        tasks = [asyncio.create_task(self.heartbeat.run(), name="socket pings")]
+        if self.sessions is not None:
+            tasks.append(asyncio.create_task(self.keep_sessions(), name="socket sessions"))
         try:
             yield
         finally:
-            pinging.cancel()
-            await asyncio.gather(pinging, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.sessions = None
             self.expiries.close()
             nexus.erased.listeners.remove(self.close_erased)
             nexus.tailer.remove_listener(self.disconnect_erased)
@@ -110,6 +124,23 @@ class Realtime:
                 if subscriber.replay is not None:
                     subscriber.replay.cancel()
             self.nexus = None
+
+    async def keep_sessions(self) -> None:
+        """Keep the recovery sessions of this node's sockets from expiring while they are
+        connected, and write again whole those whose last write may have failed."""
+        while self.sessions is not None:
+            store = self.sessions
+            await asyncio.sleep(store.refresh_s)
+            try:
+                kept = [s for s in self.registry.sockets.values() if s.since]
+                for subscriber in [s for s in kept if s.dirty]:
+                    await store.save(subscriber.pid, subscriber.principal.user_id, subscriber.since)
+                    subscriber.dirty = False
+                await store.keep([s.pid for s in kept])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("could not keep socket sessions (%s)", exc)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` as a task of this node's sockets."""
@@ -152,7 +183,10 @@ class Realtime:
         if self.registry.get(sid) is None:
             return  # closed already (an erasure is heard by NOTIFY and on the stream)
         # Out of the registry first: no event reaches it while the packets go out.
-        await self.on_disconnect(sid)
+        subscriber = self._forget(sid)
+        if subscriber is not None and subscriber.pid and self.sessions is not None:
+            # Closed on purpose: a reconnect must not bring it back.
+            self.spawn(self._quietly(self.sessions.forget(subscriber.pid)))
         await self.sio.emit(CLOSING, {"code": code, "message": message}, to=sid)
         await self.sio.disconnect(sid)
 
@@ -180,17 +214,76 @@ class Realtime:
                 f"too_many_sockets: at most {self.max_sockets_per_user} open at once per user"
             )
         eio_sid = self.sio.eio_sid_of(sid)
-        self.registry.add(
-            Subscriber(sid=sid, eio_sid=eio_sid, principal=principal, expires_at_s=expires_at_s)
+        subscriber = Subscriber(
+            sid=sid, eio_sid=eio_sid, principal=principal, expires_at_s=expires_at_s
         )
+        self.registry.add(subscriber)
         self.expiries.add(sid, expires_at_s)
+        if self.sessions is not None:
+            await self._recover(subscriber, auth)
 
-    async def on_disconnect(self, sid: str, *_: object) -> None:
+    async def _recover(self, subscriber: Subscriber, auth: object) -> None:
+        """Connection state recovery: restore the session the client presents (`pid`,
+        `offset`), or give it a new one; the CONNECT answer carries its `pid`."""
+        assert self.sessions is not None
+        assert self.nexus is not None
+        pid = auth.get("pid") if isinstance(auth, dict) else None
+        offset = auth.get("offset") if isinstance(auth, dict) else None
+        restored = None
+        if isinstance(pid, str) and (offset is None or isinstance(offset, str)):
+            restored = await restore(
+                self.sessions, self.nexus.events, self.registry, subscriber, pid=pid, offset=offset
+            )
+        if restored is None:
+            subscriber.pid = new_pid()
+        else:
+            self.restored[subscriber.sid] = restored
+        self.sio.connect_answers[subscriber.sid] = {"pid": subscriber.pid}
+
+    async def on_connected(self, sid: str) -> None:
+        """The CONNECT was answered: a restored socket's missed events go out now."""
+        restored = self.restored.pop(sid, None)
+        subscriber = self.registry.get(sid)
+        if restored is None or subscriber is None or self.nexus is None:
+            return
+        if not restored.selector.names:
+            return
+        subscriber.replay = asyncio.create_task(
+            replay(
+                self.nexus.events,
+                self.fanout,
+                subscriber,
+                restored.selector,
+                restored.owed.start,
+                first=restored.first,
+                owed=restored.owed,
+                on_failure=partial(self.fanout.cut, subscriber),
+            )
+        )
+
+    def _forget(self, sid: str) -> Subscriber | None:
+        """Take the socket out of this node's registry (and its replay, its expiry)."""
+        self.restored.pop(sid, None)
         subscriber = self.registry.remove(sid)
         if subscriber is not None:
             self.expiries.discard(sid, subscriber.expires_at_s)
             if subscriber.replay is not None:
                 subscriber.replay.cancel()
+        return subscriber
+
+    async def on_disconnect(self, sid: str, *_: object) -> None:
+        subscriber = self._forget(sid)
+        if subscriber is not None and subscriber.since and self.sessions is not None:
+            # The client may come back, here or elsewhere: its session stays for the TTL.
+            self.spawn(self._quietly(self.sessions.linger(subscriber.pid)))
+
+    @staticmethod
+    async def _quietly(write: Coroutine[Any, Any, Any]) -> None:
+        """A session write nobody waits for: a failure is logged (the TTL cleans up)."""
+        try:
+            await write
+        except Exception as exc:
+            logger.warning("socket session write failed (%s)", exc)
 
     async def on_refresh(self, sid: str, data: object = None) -> Ack:
         """Replace the socket's token with a newer one of the same user, not erased: the
@@ -236,7 +329,26 @@ class Realtime:
                 subscriber.replay = asyncio.create_task(
                     replay(self.nexus.events, self.fanout, subscriber, selector, after)
                 )
+            await self._save_subscribed(subscriber, selector, after)
         return {"ok": True, "subscribed": selector.names}
+
+    async def _save_subscribed(
+        self, subscriber: Subscriber, selector: TypeSelector, after: str | None
+    ) -> None:
+        """Note new subscriptions in the socket's session before the ack: each is owed
+        events after `after`, or after the last event handed out live before it."""
+        if self.sessions is None or not subscriber.pid:
+            return
+        since = after if after is not None else self.fanout.through
+        added = {name: since for name in selector.names if name not in subscriber.since}
+        if not added:
+            return
+        subscriber.since.update(added)
+        try:
+            await self.sessions.subscribe(subscriber.pid, subscriber.principal.user_id, added)
+        except Exception as exc:
+            logger.warning("socket %s: session not saved (%s)", subscriber.sid, exc)
+            subscriber.dirty = True
 
     async def on_unsubscribe(self, sid: str, data: object = None) -> Ack:
         subscriber = self.registry.get(sid)
@@ -247,6 +359,14 @@ class Realtime:
         except NexusError as exc:
             return failure(exc)
         self.registry.unsubscribe(subscriber, selector)
+        dropped = [name for name in selector.names if subscriber.since.pop(name, None)]
+        if dropped and self.sessions is not None:
+            async with subscriber.lock:
+                try:
+                    await self.sessions.unsubscribe(subscriber.pid, dropped)
+                except Exception as exc:
+                    logger.warning("socket %s: session not saved (%s)", subscriber.sid, exc)
+                    subscriber.dirty = True
         return {"ok": True, "unsubscribed": selector.names, "subscribed": subscriber.subscribed}
 
     async def on_ping(self, sid: str, *_: object) -> Ack:

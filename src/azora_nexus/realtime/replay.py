@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from azora_nexus.events.bus import EventBus
-from azora_nexus.events.envelope import parse_event_id
+from azora_nexus.events.envelope import Event, parse_event_id
 from azora_nexus.events.history import EventFilter
 from azora_nexus.events.taxonomy import TypeSelector
 from azora_nexus.realtime.audience import visible_only_to
@@ -25,16 +26,32 @@ BATCH = 1000
 
 
 async def replay(
-    bus: EventBus, fanout: Fanout, subscriber: Subscriber, selector: TypeSelector, after: str
+    bus: EventBus,
+    fanout: Fanout,
+    subscriber: Subscriber,
+    selector: TypeSelector,
+    after: str,
+    *,
+    first: list[Event] | None = None,
+    owed: Callable[[Event], bool] | None = None,
+    on_failure: Callable[[], None] | None = None,
 ) -> None:
-    """Send `subscriber` every stored event of `selector` after `after`, then go live."""
-    events_filter = EventFilter(types=selector, viewer=visible_only_to(subscriber.principal))
+    """Send `subscriber` every stored event of `selector` after `after`, then go live.
+
+    `first` is the first batch when the caller has read it already (a recovery reads it
+    before answering the CONNECT, so that history it cannot have means a fresh connect);
+    `owed` skips events the socket is not owed; `on_failure` replaces going live when
+    history cannot be read to its end (a recovered socket is cut and recovers again).
+    """
+    events_filter = filter_for(subscriber, selector)
     cursor = after
     try:
         while True:
-            batch = await bus.read(cursor, BATCH, events_filter)
+            batch = first if first is not None else await bus.read(cursor, BATCH, events_filter)
+            first = None
             for event in batch:
-                await fanout.send(subscriber, event)
+                if owed is None or owed(event):
+                    await fanout.send(subscriber, event)
             if batch:
                 cursor = batch[-1].id
             if len(batch) < BATCH:
@@ -44,8 +61,17 @@ async def replay(
         raise
     except Exception:
         logger.exception("replay for socket %s failed after %s", subscriber.sid, cursor)
+        if on_failure is not None:
+            subscriber.buffer = None
+            on_failure()
+            return
     subscriber.windows.append(ReplayWindow(selector, parse_event_id(cursor)))
     await _go_live(fanout, subscriber)
+
+
+def filter_for(subscriber: Subscriber, selector: TypeSelector) -> EventFilter:
+    """What a replay of `selector` to `subscriber` reads: only events it may see."""
+    return EventFilter(types=selector, viewer=visible_only_to(subscriber.principal))
 
 
 async def _go_live(fanout: Fanout, subscriber: Subscriber) -> None:

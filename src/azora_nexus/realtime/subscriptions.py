@@ -47,6 +47,12 @@ class Subscriber:
     # The newest live event this socket was handed: one seen again (a batch the fan-out
     # got twice, as when a listener is re-attached behind its tailer) is not sent again.
     last_live: tuple[int, int] = (0, 0)
+    # Connection state recovery (recovery.py): the session's private id, and per subscribed
+    # name the id it is owed events after, as kept in Redis (empty: nothing kept yet);
+    # `dirty` when a write of it may have failed (the node writes it whole again).
+    pid: str = ""
+    since: dict[str, str] = field(default_factory=dict)
+    dirty: bool = False
 
     @property
     def subscribed(self) -> list[str]:

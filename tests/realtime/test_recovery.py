@@ -1,0 +1,201 @@
+"""Connection state recovery (Socket.IO v4.6+) with the stock JavaScript socket.io-client.
+
+The client is tests/js/client.mjs: `socket.io-client` with its own reconnection, no code of
+ours beyond `auth: {token}`. `drop` is `socket.io.engine.close()`: the transport is lost and
+the client reconnects by itself, presenting the `pid` and `offset` the server gave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from azora_nexus.auth.tokens import Role
+from azora_nexus.realtime.recovery import PREFIX
+from tests.realtime.js_client import JsClient
+from tests.realtime.socket_client import Connect
+from tests.support.server import Node
+
+StartJs = Callable[..., Awaitable[JsClient]]
+
+
+@pytest.fixture
+async def js() -> AsyncIterator[StartJs]:
+    """`await js(url, token, transport)`: a reconnecting socket.io-client, killed after."""
+    clients: list[JsClient] = []
+
+    async def start(url: str, token: str, transport: str = "websocket") -> JsClient:
+        client = await JsClient.start(url, token, transport, reconnect=True)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+async def publish(node: Node, count: int, tag: str) -> list[str]:
+    return [
+        (await node.nexus.events.publish("system.alert", {"m": f"{tag}{n}"}, source="t")).id
+        for n in range(count)
+    ]
+
+
+def after_connect(client: JsClient, number: int) -> list[dict[str, Any]]:
+    """The records after the client's `number`-th connect (1 = the first)."""
+    seen = 0
+    for index, record in enumerate(client.records):
+        if record["kind"] == "connected":
+            seen += 1
+            if seen == number:
+                return client.records[index + 1 :]
+    raise AssertionError(f"no connect number {number}")
+
+
+async def sessions(node: Node) -> list[bytes]:
+    redis: Redis = node.nexus.redis
+    return [key async for key in redis.scan_iter(match=PREFIX + "*")]
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_stock_client_recovers_every_event_once_in_order_without_subscribing_again(
+    node: Node, js: StartJs, transport: str
+) -> None:
+    client = await js(node.url, node.token(Role.USER, "u1"), transport)
+    [first] = await client.wait_for("connected")
+    assert first["recovered"] is False
+    assert await client.send("subscribe", {"types": ["system.alert"]}) == {
+        "ok": True,
+        "subscribed": ["system.alert"],
+    }
+    before = await publish(node, 5, "before")
+    await client.wait_for("event", 5)
+    # Each event's last argument is its id: the offset the client recovers from.
+    assert [e["rest"] for e in client.events] == [[i] for i in before]
+
+    await client.command("drop", {"hold": True})
+    await client.wait_for("disconnected")
+    away = await publish(node, 5, "away")
+    await client.command("reconnect")
+    connects = await client.wait_for("connected", 2)
+    assert connects[1]["recovered"] is True
+    assert connects[1]["transport"] == transport
+    after = await publish(node, 5, "after")
+    await client.wait_for("event", 15)
+    assert client.ids == before + away + after
+    # The missed ones came after the reconnect, replayed; one subscribe in all.
+    replayed = [r["data"]["id"] for r in after_connect(client, 2) if r["kind"] == "event"]
+    assert replayed == away + after
+    assert len([r for r in client.records if r["kind"] == "ack"]) == 1
+
+
+async def test_stock_client_reconnecting_by_itself_recovers(node: Node, js: StartJs) -> None:
+    """The Done-when shape: `engine.close()`, the client's own reconnect, events meanwhile."""
+    client = await js(node.url, node.token(Role.USER, "u1"))
+    await client.wait_for("connected")
+    await client.send("subscribe", {"types": ["system.*"]})
+    before = await publish(node, 5, "before")
+    await client.wait_for("event", 5)
+    await client.command("drop")
+    away = await publish(node, 5, "away")
+    connects = await client.wait_for("connected", 2)
+    assert connects[1]["recovered"] is True
+    after = await publish(node, 5, "after")
+    await client.wait_for("event", 15)
+    assert client.ids == before + away + after
+
+
+async def test_recovery_with_no_event_before_the_drop_replays_all_since_the_subscribe(
+    node: Node, js: StartJs
+) -> None:
+    earlier = await publish(node, 2, "earlier")  # before the subscribe: not owed
+    client = await js(node.url, node.token(Role.USER, "u1"))
+    await client.wait_for("connected")
+    await client.send("subscribe", {"types": ["system.alert"]})
+    await client.command("drop", {"hold": True})
+    await client.wait_for("disconnected")
+    away = await publish(node, 3, "away")
+    await client.command("reconnect")
+    connects = await client.wait_for("connected", 2)
+    assert connects[1]["recovered"] is True
+    sentinel = await publish(node, 1, "sentinel")
+    await client.wait_for("event", 4)
+    assert client.ids == away + sentinel
+    assert not set(earlier) & set(client.ids)
+
+
+async def test_recovery_owes_a_later_subscribed_type_only_events_after_its_subscribe(
+    node: Node, js: StartJs
+) -> None:
+    client = await js(node.url, node.token(Role.USER, "u1"))
+    await client.wait_for("connected")
+    await client.send("subscribe", {"types": ["system.alert"]})
+    await node.nexus.events.publish("system.health.check", {}, source="t")  # not subscribed
+    alert = await publish(node, 1, "alert")
+    await client.wait_for("event", 1)
+    await client.send("subscribe", {"types": ["system.health.check"]})
+    await client.command("drop", {"hold": True})
+    await client.wait_for("disconnected")
+    health = await node.nexus.events.publish("system.health.check", {}, source="t")
+    await client.command("reconnect")
+    assert (await client.wait_for("connected", 2))[1]["recovered"] is True
+    sentinel = await publish(node, 1, "sentinel")
+    await client.wait_for("event", 3)
+    assert client.ids == [*alert, health.id, *sentinel]
+
+
+async def test_expired_session_gets_a_fresh_connect_and_no_replay(node: Node, js: StartJs) -> None:
+    client = await js(node.url, node.token(Role.USER, "u1"))
+    await client.wait_for("connected")
+    await client.send("subscribe", {"types": ["system.alert"]})
+    before = await publish(node, 2, "before")
+    await client.wait_for("event", 2)
+    await client.command("drop", {"hold": True})
+    await client.wait_for("disconnected")
+    await publish(node, 3, "away")
+    [key] = await sessions(node)
+    await node.nexus.redis.delete(key)  # what the TTL does
+    await client.command("reconnect")
+    connects = await client.wait_for("connected", 2)
+    assert connects[1]["recovered"] is False
+    # Fresh: unsubscribed, nothing replayed. The client subscribes again, as a fresh one must.
+    await client.send("subscribe", {"types": ["system.alert"]})
+    sentinel = await publish(node, 1, "sentinel")
+    await client.wait_for("event", 3)
+    assert client.ids == before + sentinel
+
+
+async def test_session_of_another_user_is_not_restored(
+    node: Node, js: StartJs, connect: Connect
+) -> None:
+    owner = await js(node.url, node.token(Role.USER, "owner"))
+    await owner.wait_for("connected")
+    await owner.send("subscribe", {"types": ["system.alert"]})
+    [key] = await sessions(node)
+    pid = key.decode().removeprefix(PREFIX)
+    other = await connect(
+        node.url, None, auth={"token": node.token(Role.USER, "thief"), "pid": pid}
+    )
+    sentinel = await publish(node, 1, "sentinel")
+    await owner.wait_for("event", 1)
+    await other.subscribe(["system.health.check"])
+    marker = await node.nexus.events.publish("system.health.check", {}, source="t")
+    await other.wait_for_id(marker.id)
+    assert other.ids == [marker.id]  # the owner's subscription did not come with the pid
+    assert owner.ids == sentinel
+    assert await node.nexus.redis.hget(key, "user") == b"owner"
+
+
+async def test_a_bad_pid_or_offset_is_a_fresh_connect(node: Node, connect: Connect) -> None:
+    token = node.token(Role.USER, "u1")
+    for auth in (
+        {"token": token, "pid": "x" * 24, "offset": "1-0"},
+        {"token": token, "pid": 42},
+        {"token": token, "pid": "../../etc", "offset": "nope"},
+    ):
+        client = await connect(node.url, None, auth=auth)
+        assert client.sio.connected
+    assert await sessions(node) == []
