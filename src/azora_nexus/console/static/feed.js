@@ -3,6 +3,9 @@
 // The last id seen and the recent events live in sessionStorage under one key, written
 // together: after a reload the page shows what it had and subscribes with `after` = that id,
 // so the server replays exactly what was missed (no gap) and nothing already shown (no repeat).
+// A lost transport needs none of that: the client reconnects by itself and the server's
+// connection state recovery restores the subscription and sends what was missed
+// (`socket.recovered`); only a fresh connect (recovery refused) subscribes again.
 
 import { el, say, timeEl } from "./api.js";
 
@@ -59,6 +62,7 @@ export function startFeed(token, taxonomy, ui, onRefused) {
   let events = saved.events.filter(isEnvelope);
   let lastId = typeof saved.lastId === "string" ? saved.lastId : null;
   let subscribed = [];
+  let held = []; // what the server had subscribed when the transport was lost
   let pending = [];
   let flushTimer = null;
   let arrivals = [];
@@ -155,8 +159,15 @@ export function startFeed(token, taxonomy, ui, onRefused) {
   }
 
   socket.onAny(receive);
-  socket.on("connect", () => resubscribe());
+  socket.on("connect", () => {
+    if (!socket.recovered) return resubscribe();
+    // Restored by the server with every event missed meanwhile: nothing to send.
+    subscribed = held;
+    setState("ok", "live");
+    say(ui.filterStatus, `Recovered: subscribed to ${subscribed.join(", ")}, nothing missed.`);
+  });
   socket.on("disconnect", (reason) => {
+    held = subscribed;
     subscribed = [];
     setState("down", socket.active ? "reconnecting…" : "offline");
     say(ui.filterStatus, `Disconnected (${reason}).`);
