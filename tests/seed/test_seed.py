@@ -3,11 +3,15 @@ the outbox a real user's actions would leave, and nothing new on a second run.""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from azora_nexus.auth.passwords import verify_password
 from azora_nexus.cli.seed import seed_world as seed
 from azora_nexus.config import Settings
+from azora_nexus.domain.ledger.amounts import format_amount, parse_amount
+from azora_nexus.domain.ledger.models import Currency
+from azora_nexus.domain.ledger.rewards import fingerprint
 from azora_nexus.domain.seed import catalog, plan
 from azora_nexus.domain.seed.plan import SeedSize
 from tests.seed.seed_support import (
@@ -144,3 +148,50 @@ async def test_jobs_of_a_run_of_another_size_are_kept_and_acted_on_by_their_post
     )
     assert rows[0]["n"] == 0
     assert await ledger_problems(url) == {}
+
+
+async def test_bulk_rows_are_what_the_services_would_write(settings: Settings) -> None:
+    await seed(settings, SMALL)
+    url = database(settings)
+
+    # Starting balances: the mining service's transaction for the same request (so posting
+    # it again through `reward_mining` with the seed's key replays it), one event each.
+    mined = await fetch(
+        url,
+        "SELECT t.idempotency_key, t.idempotency_scope, t.request_hash, t.kind, t.created_by,"
+        " w.user_id, w.currency, p.amount, o.payload FROM ledger_transactions AS t"
+        " JOIN ledger_postings AS p ON p.transaction_id = t.id AND p.wallet_id IS NOT NULL"
+        " JOIN wallets AS w ON w.id = p.wallet_id"
+        " JOIN outbox AS o ON o.type = 'finance.mining.reward'"
+        "  AND o.payload->>'transactionId' = t.id::text AND o.payload->>'walletId' = w.id::text"
+        " WHERE t.kind = 'mining_reward'",
+    )
+    users = {r["username"]: r["id"] for r in await fetch(url, "SELECT username, id FROM users")}
+    assert len(mined) == SMALL.users * len(plan.FUNDING)
+    for row in mined:
+        index = int(row["idempotency_key"].rsplit("user", 1)[1])
+        currency = Currency(row["currency"])
+        amount = parse_amount(str(plan.FUNDING[currency]), currency)
+        request = {"user": str(row["user_id"]), "currency": currency.value, "amount": str(amount)}
+        assert row["user_id"] == users[catalog.username(index)]
+        assert row["idempotency_key"] == plan.mining_key(index, currency)
+        assert (row["idempotency_scope"], row["created_by"]) == ("seed", "seed")
+        assert row["request_hash"] == fingerprint({"mining": request})
+        assert row["amount"] == amount
+        assert json.loads(row["payload"])["amount"] == format_amount(amount, currency)
+
+    # Badges: a user's first certificate earns the first badge, announced with it once.
+    holders = await fetch(url, "SELECT DISTINCT user_id FROM certificates")
+    badges = await fetch(url, "SELECT user_id, kind FROM achievements")
+    announced = await fetch(
+        url,
+        "SELECT user_id, payload->'achievements' AS kinds FROM outbox"
+        " WHERE type = 'education.certificate.issued' ORDER BY id",
+    )
+    assert sorted((r["user_id"], r["kind"]) for r in badges) == sorted(
+        (r["user_id"], "first_course_completed") for r in holders
+    )
+    told = [(r["user_id"], kind) for r in announced for kind in json.loads(r["kinds"])]
+    assert sorted(told) == sorted(
+        (str(u), k) for u, k in ((r["user_id"], r["kind"]) for r in badges)
+    )

@@ -2,21 +2,23 @@
 
 Courses are found again by their title among the seed's own (`created_by = 'seed'`), an
 enrollment by its (user, course) pair; progress only moves forward, so a re-run that finds
-an enrollment as far along as planned leaves it alone.
+an enrollment as far along as planned leaves it alone. New enrollments are written a batch
+per transaction (bulk_learning.py); one an interrupted run left behind its plan goes on
+through the progress service.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import text
 
 from azora_nexus.domain.education import progress as education_progress
 from azora_nexus.domain.education import service as education
 from azora_nexus.domain.education.progress import COMPLETE
-from azora_nexus.domain.seed import catalog, plan
-from azora_nexus.domain.seed.concurrency import Progress, for_each
+from azora_nexus.domain.seed import bulk_learning, catalog, plan
+from azora_nexus.domain.seed.bulk_learning import PlannedEnrollment
+from azora_nexus.domain.seed.concurrency import BATCH, Progress, for_each
 from azora_nexus.domain.seed.report import SeedReport
 from azora_nexus.domain.seed.target import SEEDER, SeedTarget
 
@@ -53,14 +55,6 @@ async def seed_courses(
     return ids
 
 
-@dataclass(frozen=True)
-class PlannedEnrollment:
-    user_id: uuid.UUID
-    course_id: uuid.UUID
-    progress: int
-    existing: tuple[uuid.UUID, int] | None  # the enrollment's id and progress, if made
-
-
 async def seed_enrollments(
     target: SeedTarget,
     users: dict[int, uuid.UUID],
@@ -73,36 +67,50 @@ async def seed_enrollments(
     async with target.db.sessions() as session:
         rows = await session.execute(_ENROLLMENTS, {"user_ids": list(users.values())})
         made = {(row.user_id, row.course_id): (row.id, row.progress) for row in rows}
-    todo: list[PlannedEnrollment] = []
+    new: list[PlannedEnrollment] = []
+    behind: list[PlannedEnrollment] = []
     for index in sorted(users):
         for course, value in plan.enrollments(index, len(courses)):
             pair = (users[index], courses[course])
             planned = PlannedEnrollment(*pair, progress=value, existing=made.get(pair))
-            if planned.existing is None or planned.existing[1] < value:
-                todo.append(planned)
+            if planned.existing is None:
+                new.append(planned)
+            elif planned.existing[1] < value:
+                behind.append(planned)
             tally_existing(report, planned)
-    progress.phase("enrollments and progress", len(todo))
+    progress.phase("enrollments and progress", len(new) + len(behind))
+    catalog_ = await bulk_learning.course_catalog(target, list(courses.values()))
 
-    async def take(planned: PlannedEnrollment) -> None:
-        if planned.existing is None:
-            async with target.db.sessions() as session:
-                enrolled = await education.enroll(
-                    session, planned.course_id, user_id=planned.user_id
-                )
-            report.enrollments.new += 1
-            enrollment_id, before = enrolled.id, enrolled.progress
-        else:
-            enrollment_id, before = planned.existing
-        if planned.progress > before:
-            async with target.db.sessions() as session:
-                # The service's own rules: forward only, lesson events, one certificate.
-                await education_progress.update_progress(
-                    session, enrollment_id, planned.progress, actor=SEEDER
-                )
-            if planned.progress == COMPLETE:
-                report.certificates.new += 1
+    async def enroll(batch: list[PlannedEnrollment]) -> None:
+        async with target.db.transaction() as session:
+            made_now, certified = await bulk_learning.enroll_batch(session, batch, catalog_)
+        report.enrollments.new += made_now
+        report.certificates.new += certified
 
-    await for_each(todo, take, progress=progress)
+    async def catch_up(planned: PlannedEnrollment) -> None:
+        assert planned.existing is not None  # an interrupted run's enrollment, rare
+        async with target.db.sessions() as session:
+            # The service's own rules: forward only, lesson events, one certificate.
+            await education_progress.update_progress(
+                session, planned.existing[0], planned.progress, actor=SEEDER
+            )
+        if planned.progress == COMPLETE:
+            report.certificates.new += 1
+
+    await for_each(by_user(new), enroll, progress=progress, size=len)
+    await for_each(behind, catch_up, progress=progress)
+
+
+def by_user(planned: list[PlannedEnrollment]) -> list[list[PlannedEnrollment]]:
+    """Batches of about BATCH enrollments that never split one user's (a user's badges are
+    counted over its certificates, in one transaction)."""
+    out: list[list[PlannedEnrollment]] = [[]]
+    for item in planned:
+        last = out[-1]
+        if len(last) >= BATCH and last[-1].user_id != item.user_id:
+            out.append(last := [])
+        last.append(item)
+    return [batch for batch in out if batch]
 
 
 def tally_existing(report: SeedReport, planned: PlannedEnrollment) -> None:

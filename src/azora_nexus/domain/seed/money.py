@@ -1,7 +1,9 @@
 """Demo money: starting balances mined from the pool, then transfers between demo users.
 
-Both go through the ledger's services under deterministic idempotency keys; keys already
-posted are skipped up front (one query), so a re-run neither writes nor replays them.
+Both are ledger postings under deterministic idempotency keys; keys already posted are
+skipped up front (one query), so a re-run neither writes nor replays them. The starting
+balances, two per user, are posted a batch per statement (bulk_mining.py); transfers go
+through the ledger's transfer service.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from sqlalchemy import text
 
 from azora_nexus.auth.tokens import Principal, Role
 from azora_nexus.domain.ledger.models import Currency
-from azora_nexus.domain.ledger.rewards import reward_mining
-from azora_nexus.domain.ledger.schemas import MiningReward, TransferRequest
+from azora_nexus.domain.ledger.schemas import TransferRequest
 from azora_nexus.domain.ledger.transfers import transfer
-from azora_nexus.domain.seed import plan
-from azora_nexus.domain.seed.concurrency import Progress, for_each
+from azora_nexus.domain.seed import bulk_mining, plan
+from azora_nexus.domain.seed.concurrency import Progress, batches, for_each
 from azora_nexus.domain.seed.report import SeedReport
-from azora_nexus.domain.seed.target import SEEDER, SeedTarget
+from azora_nexus.domain.seed.target import SeedTarget
 from azora_nexus.errors import InsufficientFunds
 
 UserIds = dict[int, uuid.UUID]
@@ -47,20 +48,22 @@ async def fund_users(
     todo = [(i, c) for i, c in wanted if plan.mining_key(i, c) not in done]
     report.rewards.existing += len(wanted) - len(todo)
     progress.phase("wallets funded by mining", len(todo))
+    by_currency = {c: [i for i, each in todo if each is c] for c in plan.FUNDING}
+    work = [(c, batch) for c, indices in by_currency.items() for batch in batches(indices)]
 
-    async def reward(item: tuple[int, Currency]) -> None:
-        index, currency = item
-        body = MiningReward(
-            user_id=users[index],
-            currency=currency,
-            amount=str(plan.FUNDING[currency]),
-            idempotency_key=plan.mining_key(index, currency),
-        )
-        async with target.db.sessions() as session:
-            await reward_mining(session, body, actor=SEEDER)
-        report.rewards.new += 1
+    async def reward(item: tuple[Currency, list[int]]) -> None:
+        currency, batch = item
+        async with target.db.transaction() as session:
+            credited = await bulk_mining.reward_batch(
+                session,
+                currency,
+                [users[i] for i in batch],
+                [plan.mining_key(i, currency) for i in batch],
+            )
+        # Counted once the awaited batch is in (`x += await ...` would read x before it).
+        report.rewards.new += credited
 
-    await for_each(todo, reward, progress=progress)
+    await for_each(work, reward, progress=progress, size=lambda item: len(item[1]))
 
 
 async def wallets_of(target: SeedTarget, users: UserIds) -> dict[tuple[uuid.UUID, str], uuid.UUID]:
