@@ -122,8 +122,8 @@ async def test_publish_refuses_unknown_types_bad_bodies_and_float_amounts(
         assert response.json()["error"]["code"] == "invalid"
     assert (await client.post("/events", json=float_amount, headers=admin)).status_code == 422
     not_json = await client.post("/events", content=b"{nope", headers=admin)
-    assert not_json.status_code == 400  # malformed, not invalid (issue 15 item 15)
-    assert not_json.json()["error"]["code"] == "bad_request"
+    assert not_json.status_code == 422  # CONTRACT.md: any bad body
+    assert not_json.json()["error"]["code"] == "invalid"
     assert (await client.get("/events", headers=admin)).json() == {"events": []}
 
 

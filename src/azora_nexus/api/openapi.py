@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from azora_nexus.api.responses import DESCRIPTIONS, ErrorBody
 
 MALFORMED = "400"
+# CONTRACT.md gives POST /events a 422 for any bad body, a body that is not JSON included.
+UNPARSABLE_IS_422 = {("/events", "post")}
 _REF = "#/components/schemas/{model}"
 
 
@@ -29,9 +31,9 @@ def document_malformed_bodies(api: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         schema = build()  # built once and cached by FastAPI: this edits the cached document
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                if "requestBody" not in operation:
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if "requestBody" not in operation or (path, method) in UNPARSABLE_IS_422:
                     continue
                 operation["responses"][MALFORMED] = {
                     "description": DESCRIPTIONS[400] + ": the body is not JSON",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
 from azora_nexus.api.deps import CurrentPrincipal, NexusDep, PrivilegedPrincipal
-from azora_nexus.errors import BadRequest, Invalid, PayloadTooLarge
+from azora_nexus.errors import Invalid, PayloadTooLarge
 from azora_nexus.events.bus import QUEUED
 from azora_nexus.events.envelope import parse_event_id
 from azora_nexus.events.history import EventFilter
@@ -36,7 +36,8 @@ def parse_publish(body: bytes) -> PublishRequest:
     try:
         return PublishRequest.model_validate(orjson.loads(body))
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from exc
+        # CONTRACT.md: POST /events answers 422 for any bad body (the other routes say 400).
+        raise Invalid(f"the body is not JSON: {exc}") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
