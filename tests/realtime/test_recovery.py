@@ -14,10 +14,13 @@ import pytest
 from redis.asyncio import Redis
 
 from azora_nexus.auth.tokens import Role
+from azora_nexus.events.archive import Archive
+from azora_nexus.events.envelope import parse_event_id
 from azora_nexus.realtime.recovery import PREFIX
 from tests.realtime.js_client import JsClient
 from tests.realtime.socket_client import Connect
 from tests.support.server import Node
+from tests.support.waiting import eventually
 
 StartJs = Callable[..., Awaitable[JsClient]]
 
@@ -199,3 +202,33 @@ async def test_a_bad_pid_or_offset_is_a_fresh_connect(node: Node, connect: Conne
         client = await connect(node.url, None, auth=auth)
         assert client.sio.connected
     assert await sessions(node) == []
+
+
+async def test_offset_older_than_retention_gets_a_fresh_connect_not_a_partial_replay(
+    node: Node, js: StartJs
+) -> None:
+    client = await js(node.url, node.token(Role.USER, "u1"))
+    await client.wait_for("connected")
+    await client.send("subscribe", {"types": ["system.alert"]})
+    before = await publish(node, 2, "before")
+    await client.wait_for("event", 2)
+    await client.command("drop", {"hold": True})
+    await client.wait_for("disconnected")
+    away = await publish(node, 4, "away")
+    archive = Archive(node.nexus.documents)
+
+    async def all_archived() -> bool:
+        return await node.nexus.documents.events.count_documents({}) == 6
+
+    await eventually(all_archived)
+    # Retention: the stream keeps the newest entry only, the archive drops what is older than
+    # the second missed event. The client's offset (the second event) is now behind both.
+    await node.nexus.redis.xtrim("azora:events", maxlen=1, approximate=False)
+    assert await archive.expire_before(parse_event_id(away[1])[0] + 1) >= 4
+    await client.command("reconnect")
+    connects = await client.wait_for("connected", 2)
+    assert connects[1]["recovered"] is False
+    await client.send("subscribe", {"types": ["system.alert"]})
+    sentinel = await publish(node, 1, "sentinel")
+    await client.wait_for("event", 3)
+    assert client.ids == before + sentinel  # nothing of the partial history
