@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     max_sockets_per_user: int = Field(
         default=20, ge=1, validation_alias="AZORA_MAX_SOCKETS_PER_USER"
     )
+    # Sign-in (auth/ratelimit.py): past 5 failures an account's attempts from addresses that
+    # never signed in to it wait this long after the last failure, doubling up to the max.
+    login_delay_base_s: float = Field(
+        default=1.0, gt=0, validation_alias="AZORA_LOGIN_DELAY_BASE_S"
+    )
+    login_delay_max_s: float = Field(default=60.0, gt=0, validation_alias="AZORA_LOGIN_DELAY_MAX_S")
     # Request bodies (api/body_limit.py): refused with 413 past this many bytes, while they
     # stream in and before any route or authentication runs; `/events` has its own limit.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, validation_alias="AZORA_MAX_BODY_BYTES")

@@ -61,6 +61,11 @@ class RateLimited(NexusError):
 
     code = "rate_limited"
 
+    def __init__(self, message: str | None = None, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        # Sent as Retry-After (whole seconds, rounded up) when known.
+        self.retry_after_s = retry_after_s
+
 
 class Invalid(NexusError):
     """The input is well-formed but not acceptable."""

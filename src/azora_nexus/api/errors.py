@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -61,7 +62,11 @@ def status_of(exc: errors.NexusError) -> int:
 
 async def on_nexus_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.NexusError)
-    return error_response(status_of(exc), exc.code, exc.message)
+    response = error_response(status_of(exc), exc.code, exc.message)
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    if retry_after_s is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
+    return response
 
 
 async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:

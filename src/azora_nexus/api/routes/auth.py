@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from azora_nexus.api.deps import NexusDep, SessionDep
 from azora_nexus.api.responses import errors
+from azora_nexus.auth.ratelimit import LoginLimits
 from azora_nexus.domain.users import service
 from azora_nexus.domain.users.schemas import AuthResponse, LoginRequest, RegisterRequest
 
@@ -24,4 +25,10 @@ async def login(
 ) -> AuthResponse:
     """A token for the right email and password; 401 otherwise, 429 after too many tries."""
     address = request.client.host if request.client else "unknown"
-    return await service.login(session, nexus.redis, body, address=address, secret=nexus.jwt_secret)
+    limits = LoginLimits(
+        base_delay_s=nexus.settings.login_delay_base_s,
+        max_delay_s=max(nexus.settings.login_delay_max_s, nexus.settings.login_delay_base_s),
+    )
+    return await service.login(
+        session, nexus.redis, body, address=address, secret=nexus.jwt_secret, limits=limits
+    )
