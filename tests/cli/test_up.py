@@ -75,10 +75,22 @@ async def test_up_serves_refuses_a_second_up_and_stops_every_child_on_sigterm(
     assert "7 days" in rows["wal_archive"]
     assert "100000 entries" in rows["stream"]
     assert "forever" in rows["archive"]
+    # The generated passwords are on no command line, in no status and in no log.
+    passwords = [
+        (own_data_dir / name / "azora-password").read_text().strip()
+        for name in ("postgres-18", "valkey-9")
+    ]
+    logs = "".join(path.read_text(errors="replace") for path in own_data_dir.rglob("*.log"))
+    for password in passwords:
+        assert password not in names
+        assert password not in status.stdout
+        assert password not in logs
 
     process.send_signal(signal.SIGTERM)
-    await asyncio.to_thread(process.wait, 30)
+    _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
     assert process.returncode == 0
+    for password in passwords:
+        assert password not in stderr
     survivors = [
         child.pid
         for child in children

@@ -20,6 +20,7 @@ from typing import IO
 
 from azora_nexus.backends.mongo import EmbeddedMongo
 from azora_nexus.backends.postgres import EmbeddedPostgres
+from azora_nexus.backends.private import PRIVATE_DIR, PRIVATE_FILE, tighten
 from azora_nexus.backends.process import ChildServer, ServerRecord, is_alive
 from azora_nexus.backends.redis import DATA_DIR_NAME as REDIS_DATA_DIR
 from azora_nexus.backends.redis import EmbeddedRedis
@@ -63,8 +64,9 @@ def configured_urls(settings: Settings) -> dict[str, str | None]:
 @asynccontextmanager
 async def lock_data_dir(data_dir: Path) -> AsyncIterator[None]:
     """Hold an exclusive lock on the data dir; the kernel drops it if we are killed."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    handle: IO[str] = (data_dir / LOCK_FILE).open("a+")
+    data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    handle: IO[str] = os.fdopen(fd, "r+")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -106,6 +108,8 @@ async def start_backends(settings: Settings) -> AsyncIterator[BackendUrls]:
                 raise failures[0]
             for name, server in wanted.items():
                 urls[name] = server.url
+            # Files of earlier releases, and any the servers made before their umask, 0600.
+            await asyncio.to_thread(tighten, settings.data_dir)
             supervisor = Supervisor(wanted, settings.data_dir)
             supervisor.start()
             try:

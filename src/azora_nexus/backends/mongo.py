@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
+from azora_nexus.backends.private import write_private
 from azora_nexus.backends.process import LOCALHOST, ChildServer
 from azora_nexus.errors import BackendStartError
 
@@ -47,14 +48,15 @@ class EmbeddedMongo(ChildServer):
         return [sys.executable, "-m", "secantus", "--config", str(self.config_path)]
 
     def before_spawn(self) -> None:
-        self.config_path.write_text(
+        write_private(
+            self.config_path,
             "[server]\n"
             f'host = "{LOCALHOST}"\n'
             f"port = {self.port}\n"
             f'storage_path = "{self.data_dir / "wiredtiger"}"\n'
             "\n[storage]\n"
             "sync_on_commit = true\n"
-            'cache_size = "256M"\n'
+            'cache_size = "256M"\n',
         )
 
     def client_url(self) -> str:

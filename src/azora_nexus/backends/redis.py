@@ -4,6 +4,10 @@ Not the `ValkeyServer` wrapper: our own launcher (process.py) gives every engine
 file, stale-server handling and clean stop. AOF on, so a kill -9 keeps every acknowledged write.
 A data dir left by the Redis 6.2 of earlier releases is carried over: its AOF is copied in and
 Valkey loads it (the old dir stays untouched).
+
+Clients must authenticate: a password generated on first start (kept 0600 in the data dir as
+`azora-password`) is the default user's `requirepass`, given to the server in a 0600 config
+file (a command line is readable by every local user).
 """
 
 from __future__ import annotations
@@ -16,6 +20,12 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from azora_nexus.backends.private import (
+    PASSWORD_FILE,
+    create_password,
+    read_password,
+    write_private,
+)
 from azora_nexus.backends.process import LOCALHOST, ChildServer
 from azora_nexus.errors import BackendStartError
 
@@ -26,6 +36,7 @@ LEGACY_DATA_DIR_NAME = "redis-6.2"  # the embedded Redis of earlier releases
 LEGACY_AOF = "appendonly.aof"
 AOF_REWRITE_PERCENTAGE = 100
 AOF_REWRITE_MIN_SIZE = "16mb"
+CONFIG_FILE = "azora.conf"
 
 
 def server_binary() -> Path | None:
@@ -56,8 +67,22 @@ class EmbeddedRedis(ChildServer):
     def check_foreign_data(self) -> None:
         """Valkey reads the AOF of every older Redis: nothing here to refuse."""
 
+    @property
+    def password_path(self) -> Path:
+        return self.data_dir / PASSWORD_FILE
+
+    def password(self) -> str:
+        """The generated `requirepass` (BackendStartError before the first start)."""
+        password = read_password(self.password_path)
+        if password is None:
+            raise BackendStartError(f"redis: {self.password_path} is missing")
+        return password
+
     def prepare(self) -> None:
-        """Carry over the Redis 6.2 AOF of an earlier release, once, into a fresh dir."""
+        """The password (generated once) into the config; the Redis 6.2 AOF of an earlier
+        release carried over, once, into a fresh dir."""
+        password = create_password(self.password_path)
+        write_private(self.data_dir / CONFIG_FILE, f"requirepass {password}\n")
         legacy_aof = self.data_dir.with_name(LEGACY_DATA_DIR_NAME) / LEGACY_AOF
         fresh = not any(self.data_dir.glob("appendonly*"))
         if fresh and legacy_aof.is_file():
@@ -69,6 +94,7 @@ class EmbeddedRedis(ChildServer):
         assert self.binary is not None
         return [
             str(self.binary),
+            str(self.data_dir / CONFIG_FILE),
             "--bind",
             LOCALHOST,
             "--port",
@@ -99,12 +125,13 @@ class EmbeddedRedis(ChildServer):
         ]
 
     def client_url(self) -> str:
-        return f"redis://{LOCALHOST}:{self.port}/0"
+        return f"redis://:{self.password()}@{LOCALHOST}:{self.port}/0"
 
     async def probe(self, timeout_s: float) -> None:
         client = Redis(
             host=LOCALHOST,
             port=self.port,
+            password=self.password(),
             protocol=2,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,

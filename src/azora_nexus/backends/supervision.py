@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -25,6 +24,7 @@ from pathlib import Path
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from azora_nexus.backends.private import write_private
 from azora_nexus.backends.process import ChildServer
 
 logger = logging.getLogger(__name__)
@@ -46,10 +46,8 @@ def read_counts(data_dir: Path) -> dict[str, int]:
 
 
 def _write_counts(data_dir: Path, counts: Mapping[str, int]) -> None:
-    path = data_dir / COUNTS_FILE
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(dict(counts)))
-    os.replace(temporary, path)  # a scrape never reads half a file
+    # Replaced whole (a scrape never reads half a file), 0600 like all of the data dir.
+    write_private(data_dir / COUNTS_FILE, json.dumps(dict(counts)))
 
 
 class RestartCounter(Collector):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
 import shlex
 import shutil
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from azora_nexus.backends.private import PRIVATE_UMASK, open_private_log, write_private
 from azora_nexus.errors import BackendUnavailable
 
 BASES = "bases"
@@ -76,8 +78,8 @@ class WalArchive:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Held while bases are pruned or copied, so a backup never copies a vanishing base."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / LOCK).open("a") as handle:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open_private_log(self.root / LOCK) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
@@ -91,9 +93,12 @@ class WalArchive:
         first_wal = _field(control, "Latest checkpoint's REDO WAL file")
         return self._finish(Base(path, time.time(), first_wal))
 
-    def take_online_base(self, bin_dir: Path, port: int) -> Base:
+    def take_online_base(self, bin_dir: Path, port: int, password: str) -> Base:
         """A base of the running server on `port` (its WAL comes from the archive, `-X none`)."""
         path = self._new_base_path()
+        # The password goes in the environment, never on the command line (which every
+        # local user can read in /proc).
+        env = os.environ | {"PGPASSWORD": password}
         result = subprocess.run(
             [
                 str(bin_dir / "pg_basebackup"),
@@ -104,6 +109,8 @@ class WalArchive:
             text=True,
             check=False,
             timeout=BASEBACKUP_TIMEOUT_S,
+            env=env,
+            umask=PRIVATE_UMASK,
         )
         if result.returncode != 0:
             shutil.rmtree(path, ignore_errors=True)
@@ -146,7 +153,7 @@ class WalArchive:
 
     def _new_base_path(self) -> Path:
         folder = self.root / BASES
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return folder / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{time.time_ns()}"
 
     def adopt_legacy_base(self, bin_dir: Path) -> None:
@@ -163,7 +170,7 @@ class WalArchive:
 
     def _finish(self, base: Base) -> Base:
         info = {"taken_at": base.taken_at, "first_wal": base.first_wal}
-        base.info_path.write_text(json.dumps(info))  # written last: the base is complete
+        write_private(base.info_path, json.dumps(info))  # written last: the base is complete
         return base
 
 

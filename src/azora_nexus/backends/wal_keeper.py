@@ -21,7 +21,7 @@ async def take_base_and_prune(server: EmbeddedPostgres, port: int, retention_s: 
     needs dropped; returns the new base."""
     assert server.bin is not None
     archive = server.archive
-    base = await asyncio.to_thread(archive.take_online_base, server.bin, port)
+    base = await asyncio.to_thread(archive.take_online_base, server.bin, port, server.password())
     bases, segments = await asyncio.to_thread(archive.prune, retention_s)
     logger.info(
         "postgres: base backup %s taken; pruned %d old bases and %d WAL segments",

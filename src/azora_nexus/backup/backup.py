@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from azora_nexus.backends.launcher import attach_backends, embedded_servers
 from azora_nexus.backends.postgres import EmbeddedPostgres
+from azora_nexus.backends.private import private_dir, tighten
 from azora_nexus.backends.wal import Base, WalArchive
 from azora_nexus.backends.wal_keeper import take_base_and_prune
 from azora_nexus.backup import documents, postgres
@@ -54,6 +55,8 @@ async def create_backup(settings: Settings, target: Path, on_step: OnStep) -> Ma
         )
     if target.exists() and any(target.iterdir()):
         raise Invalid(f"{target} is not empty: a backup needs a new directory")
+    if target.parent == settings.data_dir / "backups":
+        private_dir(target.parent)
     server = embedded_servers(settings)["postgres"]
     assert isinstance(server, EmbeddedPostgres)
     archive = server.archive
@@ -86,6 +89,8 @@ async def create_backup(settings: Settings, target: Path, on_step: OnStep) -> Ma
             indexes=indexes,
         )
         await asyncio.to_thread(manifest.write, target)
+        # A backup holds everything the data dir does, the passwords too: as private.
+        await asyncio.to_thread(tighten, target)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # never leave half a backup behind
         raise

@@ -16,6 +16,7 @@ from pathlib import Path
 from azora_nexus.backends.launcher import embedded_servers, lock_data_dir
 from azora_nexus.backends.mongo import EmbeddedMongo
 from azora_nexus.backends.postgres import EmbeddedPostgres
+from azora_nexus.backends.private import tighten
 from azora_nexus.backup import documents, postgres
 from azora_nexus.backup.manifest import Manifest, iso
 from azora_nexus.config import Settings
@@ -102,7 +103,8 @@ async def _restore(
     await asyncio.gather(pg.stop(), mongo.stop())
     # The restored cluster starts a new archive: its own cold base, no old WAL.
     shutil.rmtree(pg.archive.root)
-    pg.prepare()
+    pg.prepare()  # secures a cluster restored from a backup older than its password, too
+    tighten(pg.data_dir.parent)
     return report
 
 

@@ -48,15 +48,22 @@ def token(
 
 
 def status() -> None:
-    """Show which backends run and where."""
+    """Show which backends run and where (passwords in URLs masked)."""
     from azora_nexus.backends import backend_status
+    from azora_nexus.backends.private import masked
 
     settings = Settings()
     table = Table("backend", "kind", "state", "url", "pid")
     for backend in backend_status(settings):
         kind = "embedded" if backend.embedded else "external (URL)"
         state = ("running" if backend.running else "stopped") if backend.embedded else "-"
-        table.add_row(backend.name, kind, state, backend.url or "-", str(backend.pid or "-"))
+        table.add_row(
+            backend.name,
+            kind,
+            state,
+            masked(backend.url) if backend.url else "-",
+            str(backend.pid or "-"),
+        )
     console.print(table)
     console.print(f"data dir: {settings.data_dir.resolve()}")
     console.print(storage_table(settings))
