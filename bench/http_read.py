@@ -105,6 +105,39 @@ def parse_wrk(output: str) -> dict[str, float]:
     }
 
 
+TICKS_S = os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(parent: int, marker: str) -> list[int]:
+    """`parent` and its children whose command line holds `marker` (the serving processes,
+    not the backends the node started)."""
+    found = subprocess.run(
+        ["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False
+    )
+    children = [int(p) for p in found.stdout.split()]
+    cmdlines = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ") for p in children}
+    return [parent] + [p for p, line in cmdlines.items() if marker.encode() in line]
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS_S
+
+
+def measured(
+    url: str, script: Path, connections: int, seconds: float, pids: list[int]
+) -> dict[str, float]:
+    """One wrk round, with the CPU the serving processes spent per request."""
+    before = cpu_s(pids)
+    result = wrk(url, script, connections, seconds)
+    spent = cpu_s(pids) - before
+    return result | {"cpu_us_per_req": 1e6 * spent / max(1.0, result["rps"] * seconds)}
+
+
 def wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, float]:
     command = [
         "/usr/bin/wrk",
@@ -196,6 +229,7 @@ def summary(rounds: list[dict[str, float]]) -> dict[str, Any]:
         "rps": statistics.median(r["rps"] for r in rounds),
         "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
         "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+        "cpu_us_per_req": statistics.median(r["cpu_us_per_req"] for r in rounds),
         "non_2xx": sum(int(r["non_2xx"]) for r in rounds),
         "rounds": rounds,
     }
@@ -224,9 +258,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
             for url in targets.values():
                 wrk(url, script, args.connections, WARMUP_S)
+            pids = {"nexus": server_pids(nexus.pid, "azora_nexus worker")}
+            if bare is not None:
+                pids["bare"] = server_pids(bare.pid, "multiprocessing")
             for _ in range(args.rounds):
                 for name, url in targets.items():
-                    results[name].append(wrk(url, script, args.connections, args.seconds))
+                    results[name].append(
+                        measured(url, script, args.connections, args.seconds, pids[name])
+                    )
             figures: dict[str, Any] = {
                 "connections": args.connections,
                 "seconds": args.seconds,
@@ -249,18 +288,19 @@ def markdown(figures: dict[str, Any]) -> str:
         f"cached `GET /api/users/{{id}}`, {figures['connections']} connections, "
         f"{figures['seconds']:g} s a round, median of {len(figures['nexus']['rounds'])} rounds",
         "",
-        "| target | req/s | p50 ms | p99 ms | non-2xx |",
-        "|---|---|---|---|---|",
+        "| target | req/s | p50 ms | p99 ms | server CPU µs/request | non-2xx |",
+        "|---|---|---|---|---|---|",
     ]
     for name in ("bare", "nexus"):
         if name in figures:
             f = figures[name]
             lines.append(
                 f"| {name} | {f['rps']:,.0f} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} "
-                f"| {f['non_2xx']} |"
+                f"| {f['cpu_us_per_req']:.0f} | {f['non_2xx']} |"
             )
     if "ratio" in figures:
-        lines += ["", f"Nexus / bare: {figures['ratio']:.2f}x"]
+        cpu = figures["bare"]["cpu_us_per_req"] / figures["nexus"]["cpu_us_per_req"]
+        lines += ["", f"Nexus / bare: {figures['ratio']:.2f}x req/s, {cpu:.2f}x by CPU per request"]
     return "\n".join(lines)
 
 
