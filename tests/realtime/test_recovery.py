@@ -189,7 +189,11 @@ async def test_session_of_another_user_is_not_restored(
     await other.wait_for_id(marker.id)
     assert other.ids == [marker.id]  # the owner's subscription did not come with the pid
     assert owner.ids == sentinel
-    assert await node.nexus.redis.hget(key, "user") == b"owner"
+    # Still the owner's (bound to it by an HMAC: the user id itself is not kept).
+    assert node.realtime.sessions is not None
+    binding = node.realtime.sessions.binding(pid, "owner")
+    assert await node.nexus.redis.hget(key, "user") == binding.encode()
+    assert "owner" not in repr(await node.nexus.redis.hgetall(key))
 
 
 async def test_a_bad_pid_or_offset_is_a_fresh_connect(node: Node, connect: Connect) -> None:

@@ -104,7 +104,9 @@ class Realtime:
         nexus.tailer.add_listener(self.disconnect_erased)
         nexus.erased.listeners.append(self.close_erased)
         self.fanout.through = nexus.tailer.position
-        store = SessionStore(nexus.redis, nexus.settings.socket_recovery_ttl_s)
+        store = SessionStore(
+            nexus.redis, nexus.settings.socket_recovery_ttl_s, nexus.jwt_secret.encode()
+        )
         self.sessions = store if store.enabled else None
         tasks = [asyncio.create_task(self.heartbeat.run(), name="socket pings")]
         if self.sessions is not None:

@@ -7,7 +7,9 @@ Here the session is a Redis hash, so a reconnect is restored on any worker of an
 after every node was restarted: who the socket is (its user) and, per subscribed type or
 pattern, the id of the last event it could not have been sent live (the stream's position
 at that subscribe, or its `after`). A client with no offset yet (no event before the drop)
-is owed every event after those.
+is owed every event after those. The user is kept as an HMAC of the pid and the user id
+(keyed with the node's secret), never the id itself: a reconnect must present a token of
+the same user, and Redis holds nothing that names the user (an erased one included).
 
 The hash expires `ttl_s` (plus one refresh period) after the socket was last seen: each
 node refreshes the hashes of its connected sockets every period, so a node killed with -9
@@ -17,6 +19,8 @@ nothing to recover and writes nothing.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterable, Mapping
@@ -26,7 +30,7 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 PREFIX = "azora:socket:"
-USER = "user"
+USER = "user"  # the session's binding to its user (`SessionStore.binding`)
 TYPE = "t:"  # a subscribed type or pattern: `t:education.*` -> the id it is owed events after
 # A pid: 24 URL-safe characters, 144 random bits; anything else presented is ignored.
 PID = re.compile(r"[A-Za-z0-9_-]{24}")
@@ -49,22 +53,32 @@ def session_key(pid: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SavedSession:
-    """A socket's session as kept: its user, and per subscribed name the id it is owed
-    events after (when the client presents no later offset)."""
+    """A socket's session as kept: its binding to its user, and per subscribed name the id
+    it is owed events after (when the client presents no later offset)."""
 
-    user_id: str
+    binding: str
     since: Mapping[str, str]
 
 
 class SessionStore:
     """Sessions in Redis, kept `ttl_s` after their socket was last seen."""
 
-    def __init__(self, redis: Redis, ttl_s: float) -> None:
+    def __init__(self, redis: Redis, ttl_s: float, key: bytes) -> None:
         self.redis = redis
         self.ttl_s = ttl_s
+        self.key = key
         # Connected sockets' hashes are refreshed this often; each write gives a hash this
         # period on top of the TTL, so it outlives its socket by at least `ttl_s`.
         self.refresh_s = max(1.0, min(60.0, ttl_s / 2))
+
+    def binding(self, pid: str, user_id: str) -> str:
+        """What ties session `pid` to its user, without naming the user."""
+        message = f"azora socket session\0{pid}\0{user_id}".encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()
+
+    def belongs(self, saved: SavedSession, pid: str, user_id: str) -> bool:
+        """Whether the session `saved` (of `pid`) is `user_id`'s."""
+        return hmac.compare_digest(saved.binding, self.binding(pid, user_id))
 
     @property
     def enabled(self) -> bool:
@@ -92,7 +106,7 @@ class SessionStore:
 
     async def subscribe(self, pid: str, user_id: str, since: Mapping[str, str]) -> None:
         """Note newly subscribed names, each owed events after its id."""
-        mapping: dict[FieldT, EncodableT] = {USER: user_id}
+        mapping: dict[FieldT, EncodableT] = {USER: self.binding(pid, user_id)}
         mapping |= {TYPE + name: value for name, value in since.items()}
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(session_key(pid), mapping=mapping)
@@ -101,7 +115,7 @@ class SessionStore:
 
     async def save(self, pid: str, user_id: str, since: Mapping[str, str]) -> None:
         """Write the whole session again (after a write that may or may not have landed)."""
-        mapping: dict[FieldT, EncodableT] = {USER: user_id}
+        mapping: dict[FieldT, EncodableT] = {USER: self.binding(pid, user_id)}
         mapping |= {TYPE + name: value for name, value in since.items()}
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(session_key(pid))

@@ -84,7 +84,7 @@ async def restore(
     with `offset`; None, with the socket left as it was, when that cannot be done in full."""
     try:
         saved = await store.load(pid)
-        if saved is None or saved.user_id != subscriber.principal.user_id:
+        if saved is None or not store.belongs(saved, pid, subscriber.principal.user_id):
             return None
         selector = TypeSelector.parse(saved.since) if saved.since else None
         owed = Owed.of(saved.since, offset)
