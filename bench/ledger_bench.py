@@ -44,6 +44,11 @@ from azora_nexus.config import Settings
 from azora_nexus.database.engine import Database, create_engine
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.domain.ledger.accounts import ensure_wallets, system_account_id
+from azora_nexus.domain.ledger.group_commit import (
+    COMMITTER_INFO,
+    GroupCommit,
+    bind_group_commit,
+)
 from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind
 from azora_nexus.domain.ledger.postings import Posting, post_transaction
 from azora_nexus.domain.ledger.schemas import TransferRequest
@@ -78,10 +83,19 @@ async def open_db(
     engine = create_engine(database_url, pool_size=pool_size)
     engine.pool._pre_ping = pre_ping
     sessions = async_sessionmaker(engine, expire_on_commit=False)
+    settings = Settings()
+    committer = GroupCommit(
+        sessions,
+        window_s=settings.ledger_batch_window_s,
+        max_batch=settings.ledger_batch_max,
+        in_flight=settings.ledger_batch_in_flight,
+    )
     try:
         async with open_cache(redis_url) as cache:
             bind_cache(sessions, cache)
+            bind_group_commit(sessions, committer)  # as a node does (nexus.py)
             yield Database(engine=engine, sessions=sessions)
+            await committer.aclose()
     finally:
         await engine.dispose()
 
@@ -149,7 +163,7 @@ async def client(
 
 async def run_clients(
     urls: tuple[str, str], wallets: list[uuid.UUID], clients: int, start_at: float, plan: Plan
-) -> tuple[list[float], int, float]:
+) -> tuple[list[float], int, float, int]:
     async with open_db(*urls, pool_size=clients, pre_ping=plan.pre_ping) as db:
         # Warm the pool so the timed window measures transfers, not connecting.
         await asyncio.gather(*(_ping(db) for _ in range(clients)))
@@ -160,8 +174,9 @@ async def run_clients(
             *(client(db, wallets, deadline, random.getrandbits(32)) for _ in range(clients))
         )
         cpu_s = time.process_time() - cpu_before
+        batches = db.sessions.kw["info"][COMMITTER_INFO].batches
     latencies = [lat for result in results for lat in result[0]]
-    return latencies, sum(result[1] for result in results), cpu_s
+    return latencies, sum(result[1] for result in results), cpu_s, batches
 
 
 async def _ping(db: Database) -> None:
@@ -172,7 +187,7 @@ async def _ping(db: Database) -> None:
 
 def worker(
     urls: tuple[str, str], wallets: list[str], clients: int, start_at: float, plan: Plan
-) -> tuple[list[float], int, float]:
+) -> tuple[list[float], int, float, int]:
     """One client process (the CPU of one Python process is the first limit)."""
     return asyncio.run(run_clients(urls, [uuid.UUID(w) for w in wallets], clients, start_at, plan))
 
@@ -230,8 +245,14 @@ async def check(db: Database, wallets: list[uuid.UUID]) -> dict[str, Any]:
         total = await session.scalar(
             text("SELECT sum(balance) FROM wallets WHERE id = ANY(:ids)"), {"ids": wallets}
         )
+        # This run's transfers: the wallets are its own (seeded fresh for it).
         transfers = await session.scalar(
-            text("SELECT count(*) FROM ledger_transactions WHERE kind = 'transfer'")
+            text(
+                "SELECT count(DISTINCT p.transaction_id) FROM ledger_postings AS p"
+                " JOIN ledger_transactions AS t ON t.id = p.transaction_id"
+                " WHERE t.kind = 'transfer' AND p.wallet_id = ANY(:ids)"
+            ),
+            {"ids": wallets},
         )
     expected = START_BALANCE * len(wallets)
     ok = (drift, unbalanced, negative, total) == (0, 0, 0, expected)
@@ -270,6 +291,7 @@ async def bench(urls: tuple[str, str], plan: Plan) -> dict[str, Any]:
         servers_cpu_s = await sampler
     latencies = sorted(lat for result in results for lat in result[0])
     refused = sum(result[1] for result in results)
+    batches = sum(result[3] for result in results)
     clients_cpu_ms = sum(result[2] for result in results) * 1000 / len(latencies)
     servers_cpu_ms = servers_cpu_s * 1000 / len(latencies)
     async with open_db(*urls, pool_size=4) as db:
@@ -277,6 +299,8 @@ async def bench(urls: tuple[str, str], plan: Plan) -> dict[str, Any]:
     assert invariant["transfers_in_ledger"] == len(latencies)
     return {
         "transfers": len(latencies),
+        "group_commit_batches": batches,
+        "transfers_per_batch": round(len(latencies) / max(1, batches), 1),
         "transfers_per_s": round(len(latencies) / plan.seconds, 1),
         "refused_insufficient_funds": refused,
         "latency_ms_p50": round(statistics.median(latencies) * 1000, 2),
@@ -316,7 +340,17 @@ def parse() -> Plan:
     parser.add_argument(
         "--no-pre-ping", action="store_true", help="skip the pool's checkout ping (3 round trips)"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--vs-pgledger",
+        action="store_true",
+        help="pgledger, Nexus in-process and over HTTP side by side (bench/ledger_compare.py)",
+    )
+    args, _ = parser.parse_known_args()
+    if args.vs_pgledger:
+        from bench.ledger_compare import main as compare
+
+        compare()
+        raise SystemExit(0)
     return Plan(
         args.seconds, args.clients, args.wallets, args.hot, args.processes, not args.no_pre_ping
     )

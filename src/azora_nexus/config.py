@@ -134,6 +134,21 @@ class Settings(BaseSettings):
         default=1000, ge=1, le=10_000, validation_alias="AZORA_PAYOUT_BATCH_SIZE"
     )
 
+    # Group commit of transfers (domain/ledger/group_commit.py): a node posts the transfers
+    # that queue while a batch is committing as one transaction, at most `max` of them,
+    # after waiting at most `window` for the queue to fill, with at most `in_flight`
+    # batches sent at once. A lone transfer under no load never waits. A max of 1 posts
+    # every transfer in a transaction of its own.
+    ledger_batch_window_s: float = Field(
+        default=0.0005, ge=0, le=0.05, validation_alias="AZORA_LEDGER_BATCH_WINDOW_S"
+    )
+    ledger_batch_max: int = Field(
+        default=128, ge=1, le=1000, validation_alias="AZORA_LEDGER_BATCH_MAX"
+    )
+    ledger_batch_in_flight: int = Field(
+        default=2, ge=1, le=8, validation_alias="AZORA_LEDGER_BATCH_IN_FLIGHT"
+    )
+
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
     # comma-separated). Empty: none, so a client cannot pick the address it is limited by.
     trusted_proxies: str = Field(default="", validation_alias="AZORA_TRUSTED_PROXIES")

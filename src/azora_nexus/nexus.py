@@ -22,6 +22,7 @@ from azora_nexus.database.engine import Database, open_database
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.database.notifications import Notifications
 from azora_nexus.documents.client import Documents, open_documents
+from azora_nexus.domain.ledger.group_commit import GroupCommit, bind_group_commit
 from azora_nexus.domain.ledger.payouts import PayoutWorker
 from azora_nexus.domain.privacy.erasure import reconcile_erasures
 from azora_nexus.domain.privacy.identity import subject_key
@@ -131,6 +132,14 @@ async def open_nexus(
         notifications = Notifications(asyncpg_dsn(urls.database), timeout_s=timeout_s)
         await stack.enter_async_context(_listening(notifications, cache, erased))
         bind_cache(db.sessions, cache)  # so invalidate_after_commit(session, keys) finds it
+        ledger = GroupCommit(
+            db.sessions,
+            window_s=settings.ledger_batch_window_s,
+            max_batch=settings.ledger_batch_max,
+            in_flight=settings.ledger_batch_in_flight,
+        )
+        bind_group_commit(db.sessions, ledger)  # so transfers on this node are batched
+        stack.push_async_callback(ledger.aclose)
         events = await stack.enter_async_context(
             open_events(
                 database_url=urls.database,

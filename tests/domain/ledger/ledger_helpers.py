@@ -13,6 +13,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from azora_nexus.cache.cache import open_cache
 from azora_nexus.database.engine import Database, create_engine
 from azora_nexus.domain.ledger.accounts import ensure_wallet, system_account_id
+from azora_nexus.domain.ledger.group_commit import (
+    COMMITTER_INFO,
+    GroupCommit,
+    bind_group_commit,
+)
 from azora_nexus.domain.ledger.models import Currency, SystemAccountKind, TransactionKind
 from azora_nexus.domain.ledger.postings import Posting, post_transaction
 from azora_nexus.sync import bind_cache
@@ -67,17 +72,36 @@ def wallet_factory(db: Database) -> WalletFactory:
 
 @asynccontextmanager
 async def open_ledger_db(
-    database_url: str, redis_url: str, *, pool_size: int = 20
+    database_url: str,
+    redis_url: str,
+    *,
+    pool_size: int = 20,
+    window_s: float = 0.0005,
+    max_batch: int = 128,
+    in_flight: int = 2,
 ) -> AsyncIterator[Database]:
-    """A database whose sessions invalidate through a cache, as the app's do."""
+    """A database whose sessions invalidate through a cache and group-commit transfers,
+    as the app's do."""
     engine = create_engine(database_url, pool_size=pool_size)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     try:
         async with open_cache(redis_url) as cache:
             bind_cache(sessions, cache)
+            committer = GroupCommit(
+                sessions, window_s=window_s, max_batch=max_batch, in_flight=in_flight
+            )
+            bind_group_commit(sessions, committer)
             yield Database(engine=engine, sessions=sessions)
+            await committer.aclose()
     finally:
         await engine.dispose()
+
+
+def group_commit(db: Database) -> GroupCommit:
+    """The GroupCommit `open_ledger_db` bound to `db`'s sessions."""
+    committer = db.sessions.kw["info"][COMMITTER_INFO]
+    assert isinstance(committer, GroupCommit)
+    return committer
 
 
 async def check_ledger(db: Database) -> None:

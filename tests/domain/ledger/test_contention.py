@@ -1,4 +1,5 @@
-"""The ledger under contention: 50 writers, 10 hot wallets, retried keys, invariants exact."""
+"""The ledger under contention: 50 writers, 10 hot wallets, retried keys, invariants exact,
+the transfers group-committed."""
 
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ from azora_nexus.domain.ledger.models import Currency
 from azora_nexus.domain.ledger.schemas import TransferRequest
 from azora_nexus.domain.ledger.transfers import transfer
 from azora_nexus.errors import InsufficientFunds
-from tests.domain.ledger.ledger_helpers import check_ledger, open_ledger_db, wallet_factory
+from tests.domain.ledger.ledger_helpers import (
+    check_ledger,
+    group_commit,
+    open_ledger_db,
+    wallet_factory,
+)
 
 # Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
 pytestmark = pytest.mark.slow
@@ -111,3 +117,5 @@ async def test_concurrent_transfers_with_retries_keep_the_ledger_exact(db: Datab
     assert len(record.posted) > 20
     assert record.refused > 0
     assert record.replays > 0
+    # ... and group-committed: far fewer batches (transactions) than transfers.
+    assert group_commit(db).batches < len(record.posted) / 2

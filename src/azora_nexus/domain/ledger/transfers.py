@@ -14,20 +14,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.cache import keys
+from azora_nexus.cache.keys import CacheKey
 from azora_nexus.domain.access import require_owner_or_privileged
 from azora_nexus.domain.ledger.amounts import MONEY_CONTEXT, format_amount, parse_amount
+from azora_nexus.domain.ledger.group_commit import GroupCommit, group_commit_of
 from azora_nexus.domain.ledger.models import Currency, TransactionKind
-from azora_nexus.domain.ledger.postings import Posting, post_transaction
+from azora_nexus.domain.ledger.postings import (
+    PostedTransaction,
+    Posting,
+    find_transaction,
+    post_transaction,
+)
 from azora_nexus.domain.ledger.schemas import TransactionPublic, TransferRequest, WalletEntry
 from azora_nexus.domain.ledger.service import find_wallet
+from azora_nexus.domain.ledger.transfer_batch import EVENT_SOURCE, BatchTransfer, Deferred
 from azora_nexus.domain.ledger.views import transaction_public
 from azora_nexus.domain.paging import Page, PageRequest, next_cursor
-from azora_nexus.errors import CurrencyMismatch, Invalid, NotFound
-from azora_nexus.events.envelope import NewEvent
+from azora_nexus.errors import CurrencyMismatch, Invalid, NexusError, NotFound
+from azora_nexus.events.envelope import NewEvent, now_ms
 from azora_nexus.events.outbox import new_event
 from azora_nexus.sync import invalidate_after_commit
 
-SOURCE = "wallets"
+SOURCE = EVENT_SOURCE  # one source for events of both paths
 
 _PARTIES = text("SELECT id, user_id, currency FROM wallets WHERE id IN (:source, :target)")
 
@@ -111,18 +119,101 @@ async def transfer(
 
     Forbidden unless the caller owns the source wallet (or is admin/service);
     CurrencyMismatch, InsufficientFunds (409); Invalid (422) past the currency's scale.
+    Group-committed with the node's concurrent transfers when its sessions have a
+    GroupCommit bound (group_commit.py); posted alone otherwise.
     """
     if body.from_wallet_id == body.to_wallet_id:
         raise Invalid("a transfer needs two different wallets")
     fingerprint = request_hash(body)
+    committer = group_commit_of(session)
+    parties = await _parties(session, body, committer)
+    source, target = parties
+    require_owner_or_privileged(actor, source.user_id, "wallet")
+    if source.currency != target.currency:
+        raise CurrencyMismatch(f"cannot move {source.currency} into a {target.currency} wallet")
+    amount = parse_amount(body.amount, source.currency)
+    if committer is None:
+        return transaction_public(
+            await _post_alone(
+                session, body, parties, fingerprint=fingerprint, amount=amount, actor=actor
+            )
+        )
+    item = BatchTransfer(
+        id=uuid.uuid4(),
+        idempotency_key=body.idempotency_key,
+        request_hash=fingerprint,
+        source=source.wallet_id,
+        target=target.wallet_id,
+        currency=source.currency,
+        amount=amount,
+        amount_text=format_amount(amount, source.currency),
+        memo=body.memo,
+        created_by=actor.user_id,
+        privileged=actor.is_privileged,
+        timestamp_ms=now_ms(),
+    )
+    outcome = await committer.post(item)
+    if isinstance(outcome, NexusError):
+        raise outcome
+    if outcome is Deferred.REPLAY:
+        async with session.begin():
+            await autocommit(session)
+            replayed = await find_transaction(session, body.idempotency_key, fingerprint)
+        if replayed is not None:
+            return transaction_public(replayed)
+    elif outcome is not Deferred.ALONE:
+        return transaction_public(outcome)
+    return transaction_public(
+        await _post_alone(
+            session, body, parties, fingerprint=fingerprint, amount=amount, actor=actor
+        )
+    )
+
+
+async def _parties(
+    session: AsyncSession, body: TransferRequest, committer: GroupCommit | None
+) -> Parties:
+    """The two wallets, from what this node knows of them, else read (and remembered)."""
+    if committer is not None:
+        known = committer.known_wallets
+        source, target = known.get(body.from_wallet_id), known.get(body.to_wallet_id)
+        if source is not None and target is not None:
+            return (
+                Party(body.from_wallet_id, source[0], Currency(source[1])),
+                Party(body.to_wallet_id, target[0], Currency(target[1])),
+            )
     async with session.begin():
         await autocommit(session)
         parties = await find_parties(session, body)
-        source, target = parties
-        require_owner_or_privileged(actor, source.user_id, "wallet")
-        if source.currency != target.currency:
-            raise CurrencyMismatch(f"cannot move {source.currency} into a {target.currency} wallet")
-        amount = parse_amount(body.amount, source.currency)
+    if committer is not None:
+        for party in parties:
+            committer.remember(party.wallet_id, party.user_id, party.currency.value)
+    return parties
+
+
+def _cache_keys(parties: Parties) -> tuple[CacheKey, ...]:
+    source, target = parties
+    return (
+        keys.wallet(source.wallet_id),
+        keys.wallet(target.wallet_id),
+        keys.user_wallets(source.user_id),
+        keys.user_wallets(target.user_id),
+    )
+
+
+async def _post_alone(
+    session: AsyncSession,
+    body: TransferRequest,
+    parties: Parties,
+    *,
+    fingerprint: str,
+    amount: Decimal,
+    actor: Principal,
+) -> PostedTransaction:
+    """The transfer in a statement of its own (statements.POST), as before group commit."""
+    source, target = parties
+    async with session.begin():
+        await autocommit(session)
         posted = await post_transaction(
             session,
             kind=TransactionKind.TRANSFER,
@@ -139,16 +230,8 @@ async def transfer(
             events=lambda tx_id: transfer_events(tx_id, body, parties, amount),
         )
         if not posted.replayed:
-            invalidate_after_commit(
-                session,
-                [
-                    keys.wallet(source.wallet_id),
-                    keys.wallet(target.wallet_id),
-                    keys.user_wallets(source.user_id),
-                    keys.user_wallets(target.user_id),
-                ],
-            )
-    return transaction_public(posted)
+            invalidate_after_commit(session, _cache_keys(parties))
+    return posted
 
 
 def _history_cursor(after: list[str]) -> int:

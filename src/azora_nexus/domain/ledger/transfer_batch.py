@@ -1,0 +1,153 @@
+"""Posting a batch of transfers in one statement (batch_sql.py), each with its own outcome."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from azora_nexus.cache import keys
+from azora_nexus.cache.keys import CacheKey
+from azora_nexus.domain.ledger.batch_sql import POST_TRANSFERS
+from azora_nexus.domain.ledger.models import Currency, TransactionKind
+from azora_nexus.domain.ledger.postings import PostedTransaction, Posting
+from azora_nexus.errors import (
+    CurrencyMismatch,
+    Forbidden,
+    InsufficientFunds,
+    NexusError,
+    NotFound,
+)
+from azora_nexus.events.outbox import NOTIFY_CHANNEL
+from azora_nexus.metrics import session_metrics
+from azora_nexus.sync import invalidate_after_commit
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTransfer:
+    """One checked transfer waiting for its batch: who may do it was decided already."""
+
+    id: uuid.UUID
+    idempotency_key: str
+    request_hash: str
+    source: uuid.UUID
+    target: uuid.UUID
+    currency: Currency
+    amount: Decimal
+    amount_text: str  # as its events show it (format_amount)
+    memo: str | None
+    created_by: str | None
+    privileged: bool  # the caller may move anyone's money, else only its own
+    timestamp_ms: int  # of its events
+
+    def posted(self, created_at: Any) -> PostedTransaction:
+        return PostedTransaction(
+            id=self.id,
+            kind=TransactionKind.TRANSFER,
+            idempotency_key=self.idempotency_key,
+            memo=self.memo,
+            created_by=self.created_by,
+            created_at=created_at,
+            postings=(
+                Posting(self.currency, self.amount.copy_negate(), wallet_id=self.source),
+                Posting(self.currency, self.amount, wallet_id=self.target),
+            ),
+            replayed=False,
+        )
+
+
+class Deferred(Enum):
+    """An outcome the batch leaves to the transfer's own caller."""
+
+    REPLAY = "replay"  # its key was posted before: read that transaction back
+    ALONE = "alone"  # the batch failed for a reason of its own: post it by itself
+
+
+Outcome = PostedTransaction | NexusError | Deferred
+
+EVENT_SOURCE = "wallets"  # the `source` of transfer events
+
+_REFUSALS: dict[str, type[NexusError]] = {
+    "not_found": NotFound,
+    "forbidden": Forbidden,
+    "currency": CurrencyMismatch,
+    "candidate": InsufficientFunds,  # a candidate not accepted: its source fell short
+}
+_MESSAGES = {
+    "not_found": "no such account",
+    "forbidden": "only its owner or an admin may do this to the wallet",
+    "currency": "an account holds another currency than its posting",
+    "candidate": "the balance does not cover the amount",
+}
+
+
+def _parameters(items: Sequence[BatchTransfer]) -> dict[str, Any]:
+    return {
+        "ids": [i.id for i in items],
+        "keys": [i.idempotency_key for i in items],
+        "hashes": [i.request_hash for i in items],
+        "memos": [i.memo for i in items],
+        "created_bys": [i.created_by for i in items],
+        "actors": [i.created_by for i in items],
+        "privileged": [i.privileged for i in items],
+        "sources": [i.source for i in items],
+        "targets": [i.target for i in items],
+        "currencies": [i.currency.value for i in items],
+        "amounts": [i.amount for i in items],
+        "amount_texts": [i.amount_text for i in items],
+        "timestamps": [i.timestamp_ms for i in items],
+        "wallet_ids": sorted({w for i in items for w in (i.source, i.target)}),
+        "source": EVENT_SOURCE,
+        "channel": NOTIFY_CHANNEL,
+    }
+
+
+def _cache_keys(item: BatchTransfer, row: Any) -> list[CacheKey]:
+    """What a posted transfer makes stale: its wallets and their owners' wallet lists."""
+    return [
+        keys.wallet(item.source),
+        keys.wallet(item.target),
+        keys.user_wallets(row.source_user),
+        keys.user_wallets(row.target_user),
+    ]
+
+
+def _outcome(item: BatchTransfer, row: Any) -> Outcome:
+    if row.accepted:
+        return item.posted(row.created_at)
+    if row.verdict == "existing":
+        return Deferred.REPLAY
+    return _REFUSALS[row.verdict](_MESSAGES[row.verdict])
+
+
+async def post_batch(session: AsyncSession, items: Sequence[BatchTransfer]) -> list[Outcome]:
+    """Post `items` in one autocommitted statement, each decided in order; the cache keys
+    of those posted are invalidated before this returns. Raises when the batch fails as a
+    whole (nothing of it is then written)."""
+    async with session.begin():
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        rows = (await session.execute(POST_TRANSFERS, _parameters(items))).all()
+        outcomes = [_outcome(item, row) for item, row in zip(items, rows, strict=True)]
+        posted = [
+            (item, row)
+            for item, row, out in zip(items, rows, outcomes, strict=True)
+            if isinstance(out, PostedTransaction)
+        ]
+        if posted:
+            first = rows[0]
+            assert (first.posted, first.lines) == (len(posted), 2 * len(posted))
+            assert first.events == 2 * len(posted)
+            stale = [key for item, row in posted for key in _cache_keys(item, row)]
+            invalidate_after_commit(session, stale)
+    if (metrics := session_metrics(session)) is not None:
+        if posted:
+            metrics.ledger_transfers.labels(TransactionKind.TRANSFER.value).inc(len(posted))
+        for out in outcomes:
+            if isinstance(out, NexusError):
+                metrics.ledger_refusals.labels(out.code).inc()
+    return outcomes
