@@ -55,8 +55,10 @@ POST_TRANSFERS = text(
         SELECT id, user_id, currency, balance FROM wallets
         WHERE id = ANY(CAST(:wallet_ids AS uuid[])) ORDER BY id FOR UPDATE
     ), existing AS MATERIALIZED (
-        SELECT idempotency_key AS key FROM ledger_transactions
-        WHERE idempotency_key = ANY(CAST(:keys AS text[]))
+        -- A transfer's key is scoped to its sender (the token subject, `actor`).
+        SELECT t.idempotency_key AS key, t.idempotency_scope AS scope
+        FROM ledger_transactions AS t JOIN items AS i
+          ON t.idempotency_key = i.key AND t.idempotency_scope = i.actor
     ), judged AS MATERIALIZED (
         -- In the order the one-transfer path checks: accounts, rights, currencies, key.
         SELECT i.n, i.source, i.target, i.amount, s.user_id AS source_user,
@@ -64,7 +66,9 @@ POST_TRANSFERS = text(
                CASE WHEN s.id IS NULL OR t.id IS NULL THEN 'not_found'
                     WHEN NOT i.privileged AND s.user_id::text <> i.actor THEN 'forbidden'
                     WHEN s.currency <> i.currency OR t.currency <> i.currency THEN 'currency'
-                    WHEN EXISTS (SELECT 1 FROM existing AS e WHERE e.key = i.key) THEN 'existing'
+                    WHEN EXISTS (
+                        SELECT 1 FROM existing AS e WHERE e.key = i.key AND e.scope = i.actor
+                    ) THEN 'existing'
                     ELSE 'candidate' END AS verdict
         FROM items AS i
         LEFT JOIN locked AS s ON s.id = i.source
@@ -93,8 +97,9 @@ POST_TRANSFERS = text(
         FROM items AS i JOIN decided AS d ON d.n = i.n JOIN judged AS j ON j.n = i.n
         WHERE d.accepted
     ), tx AS (
-        INSERT INTO ledger_transactions (id, kind, idempotency_key, request_hash, memo, created_by)
-        SELECT id, 'transfer', key, hash, memo, created_by FROM accepted ORDER BY n
+        INSERT INTO ledger_transactions
+            (id, kind, idempotency_key, idempotency_scope, request_hash, memo, created_by)
+        SELECT id, 'transfer', key, actor, hash, memo, created_by FROM accepted ORDER BY n
         RETURNING id, created_at
     ), lines AS (
         SELECT a.n, 1 AS side, a.id AS tx_id, a.source AS wallet_id, a.currency,

@@ -158,7 +158,9 @@ async def transfer(
     if outcome is Deferred.REPLAY:
         async with session.begin():
             await autocommit(session)
-            replayed = await find_transaction(session, body.idempotency_key, fingerprint)
+            replayed = await find_transaction(
+                session, body.idempotency_key, fingerprint, actor.user_id
+            )
         if replayed is not None:
             return transaction_public(replayed)
     elif outcome is not Deferred.ALONE:
