@@ -157,15 +157,28 @@ def wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, f
     return parse_wrk(done.stdout)
 
 
-def profile(parent: int, url: str, script: Path, args: argparse.Namespace) -> str:
-    """py-spy's summary of the Nexus workers (children of `parent`) while wrk loads them."""
-    from bench.fanout.profile import Profiler
+def profile(pids: list[int], url: str, script: Path, args: argparse.Namespace) -> str:
+    """py-spy's summary of the Nexus workers while wrk loads them: non-blocking sampling,
+    so a paused worker does not time out on Redis and skew what it measures."""
+    from bench.fanout.profile import py_spy, summarize
 
-    raw = RESULTS / "http_read-profile.raw"
-    with Profiler(parent, args.seconds, raw, native=False):
-        wrk(url, script, args.connections, args.seconds)
-    summary = raw.with_suffix(".txt")
-    return summary.read_text() if summary.exists() else "py-spy failed\n"
+    raws = [RESULTS / f"http_read-profile-{pid}.raw" for pid in pids]
+    spies = [
+        subprocess.Popen(
+            [py_spy(), "record", "--pid", str(pid), "--duration", str(round(args.seconds)),
+             "--rate", "100", "--nonblocking", "--format", "raw", "--output", str(raw)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid, raw in zip(pids, raws, strict=True)
+    ]  # fmt: skip
+    wrk(url, script, args.connections, args.seconds)
+    for spy in spies:
+        spy.wait(120)
+    text = "".join(raw.read_text() for raw in raws if raw.exists())
+    for raw in raws:
+        raw.unlink(missing_ok=True)
+    return summarize(text, top=30)
 
 
 async def prepare_nexus(base: str) -> tuple[str, str, bytes]:
@@ -275,7 +288,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.vs_bare:
                 figures["ratio"] = figures["nexus"]["rps"] / figures["bare"]["rps"]
             if args.profile:
-                profile(nexus.pid, targets["nexus"], script, args)
+                report = profile(pids["nexus"][1:], targets["nexus"], script, args)
+                (RESULTS / "http_read-profile.txt").write_text(report)
             return figures
         finally:
             if bare is not None:
