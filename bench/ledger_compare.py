@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -31,13 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from azora_nexus.backends import BackendUrls, start_backends
 from azora_nexus.config import Settings
 from azora_nexus.database.migrate import upgrade
 from azora_nexus.events.relay import asyncpg_dsn
 from bench import ledger_http, pgledger
 from bench.fanout.profile import Profiler, is_idle, is_loop_thread, read_stacks
-from bench.ledger_bench import RESULTS, Plan, bench, check, open_db, seed
+from bench.ledger_bench import RESULTS, Plan, bench, check, open_db, sample_server_cpu, seed
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,44 @@ def percentiles(latencies_s: list[float], seconds: float) -> dict[str, Any]:
     }
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds so far of `pid` and its children (a node and its workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for member in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def cpu_figures(transfers: int, clients_s: float, servers_s: float) -> dict[str, Any]:
+    """CPU per transfer, whatever else the machine runs: what bounds a run on idle cores."""
+    clients_ms = clients_s * 1000 / max(1, transfers)
+    servers_ms = servers_s * 1000 / max(1, transfers)
+    return {
+        "cpu_ms_per_transfer_clients": round(clients_ms, 3),
+        "cpu_ms_per_transfer_postgres_redis": round(servers_ms, 3),
+        "ceiling_transfers_per_s_on_2_idle_cores": round(2000 / (clients_ms + servers_ms)),
+    }
+
+
 async def run_pgledger(urls: BackendUrls, options: Options) -> dict[str, Any]:
     source = pgledger.locate(options.pgledger)
     dsn, ids = await pgledger.prepare(asyncpg_dsn(urls.database), source, options.pgledger_accounts)
+    done = asyncio.Event()
+    sampler = asyncio.create_task(sample_server_cpu((urls.database, urls.redis), 0, done))
+    await asyncio.sleep(0.3)  # the sampler's baseline
+    # This thread's CPU: the loop running the asyncpg clients, not the sampler's thread.
+    cpu_before = time.thread_time()
     latencies = await pgledger.run(dsn, ids, options.clients, options.seconds)
+    clients_s = time.thread_time() - cpu_before
+    done.set()
+    servers_s = await sampler
     books = await pgledger.check(dsn, len(latencies))
     origin = {"pgledger_source": source.origin, "pgledger_revision": source.revision}
-    return percentiles(latencies, options.seconds) | books | origin
+    cpu = cpu_figures(len(latencies), clients_s, servers_s)
+    return percentiles(latencies, options.seconds) | cpu | books | origin
 
 
 async def run_in_process(urls: BackendUrls, options: Options) -> dict[str, Any]:
@@ -87,7 +121,12 @@ async def run_in_process(urls: BackendUrls, options: Options) -> dict[str, Any]:
 async def run_http(urls: BackendUrls, options: Options) -> dict[str, Any]:
     async with open_db(urls.database, urls.redis, pool_size=4) as db:
         wallets = await seed(db, options.wallets)
+    done = asyncio.Event()
     with ledger_http.served_node(urls, options.http_workers, {}) as (url, secret):
+        node = ledger_http.node_pid(url)
+        sampler = asyncio.create_task(sample_server_cpu((urls.database, urls.redis), 0, done))
+        await asyncio.sleep(0.3)  # the sampler's baseline
+        node_before = tree_cpu_s(node)
         profile = RESULTS / "ledger_http_profile.raw"
         if options.profile:
             duration = max(1.0, options.seconds - 2)
@@ -103,6 +142,9 @@ async def run_http(urls: BackendUrls, options: Options) -> dict[str, Any]:
             figures = await asyncio.to_thread(
                 ledger_http.load, url, secret, wallets, options.connections, options.seconds
             )
+        node_s = tree_cpu_s(node) - node_before
+        done.set()
+        servers_s = await sampler
     async with open_db(urls.database, urls.redis, pool_size=4) as db:
         books = await check(db, wallets)
     answered = figures["requests"] - figures["non_2xx"]
@@ -118,22 +160,22 @@ async def run_http(urls: BackendUrls, options: Options) -> dict[str, Any]:
         "socket_errors": sum(figures[k] for k in ("connect", "read", "write", "timeout")),
         "http_workers": options.http_workers,
         "connections": options.connections,
+        # The node's processes count as the clients here (wrk's own CPU is left out).
+        **cpu_figures(figures["requests"], node_s, servers_s),
         **{k: v for k, v in figures.items() if k == "profile"},
         **books,
     }
 
 
 def _package(frame: str) -> str:
-    """The package a py-spy frame `function (path:line)` belongs to."""
-    path = frame.rpartition("(")[2]
-    if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/", 1)[0].split(".", 1)[0]
-    if "azora_nexus/" in path:
-        rest = path.split("azora_nexus/", 1)[1]
-        return "azora_nexus/" + rest.split("/", 1)[0].removesuffix(".py").split(":")[0]
-    if "/lib/python3" in path:
-        return "python stdlib: " + path.rsplit("/", 1)[-1].split(":")[0]
-    return "other"
+    """The package of a py-spy frame `function (package/module.py:line)`."""
+    path = frame.rpartition("(")[2].rstrip(")")
+    parts = path.split("/")
+    if parts[0] == "azora_nexus" and len(parts) > 1:
+        return "azora_nexus/" + parts[1].split(".py", 1)[0]
+    if len(parts) == 1:  # a module of its own (`contextlib.py:210`) or a frozen one
+        return "stdlib: " + parts[0].split(".py", 1)[0]
+    return parts[0]
 
 
 def by_package(raw: str) -> str:
@@ -144,7 +186,11 @@ def by_package(raw: str) -> str:
     packages: Counter[str] = Counter()
     for frames, count in busy.items():
         packages[_package(frames[-1])] += count
-    lines = ["", "self samples by package (share of the loop's busy samples):"]
+    lines = [
+        "",
+        "self samples by package (share of the loop's busy samples; `asyncio` with",
+        "Runner.run as its leaf is uvloop's own C code: socket I/O and callbacks):",
+    ]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in packages.most_common(20)]
     return "\n".join(lines) + "\n"
 
@@ -152,14 +198,18 @@ def by_package(raw: str) -> str:
 def table(results: dict[str, dict[str, Any]]) -> str:
     anchor = results["pgledger"]["transfers_per_s"]
     rows = [
-        "| run | transfers/s | x pgledger | p50 ms | p99 ms | non-2xx | invariant |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| run | transfers/s | x pgledger | p50 ms | p99 ms | non-2xx | CPU ms/transfer"
+        " (Python + PostgreSQL/Redis) | ceiling on 2 idle cores | invariant |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, figures in results.items():
         rate = figures["transfers_per_s"]
         rows.append(
             f"| {name} | {rate:,.0f} | {rate / anchor:.2f} | {figures['latency_ms_p50']:.1f} "
-            f"| {figures['latency_ms_p99']:.1f} | {figures.get('non_2xx', '—')} "
+            f"| {figures['latency_ms_p99']:.1f} | {figures.get('non_2xx', '-')} "
+            f"| {figures['cpu_ms_per_transfer_clients']:.2f} + "
+            f"{figures['cpu_ms_per_transfer_postgres_redis']:.2f} "
+            f"| {int(figures['ceiling_transfers_per_s_on_2_idle_cores']):,} "
             f"| {'exact' if figures['invariant_exact'] else 'BROKEN'} |"
         )
     return "\n".join(rows)

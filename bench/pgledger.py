@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 # The files pgledger's justfile loads, in its order (the ULID helpers first).
 FILES = (
@@ -91,7 +92,7 @@ async def prepare(admin_dsn: str, source: Source, accounts: int) -> tuple[str, l
         await admin.execute(f"CREATE DATABASE {DATABASE}")
     finally:
         await admin.close()
-    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{DATABASE}"
+    dsn = make_url(admin_dsn).set(database=DATABASE).render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
