@@ -3,7 +3,8 @@
 The order: check who asks, confirm the password (counted like a sign-in attempt, so the
 route cannot be used to guess it), refuse the user's tokens on this node, erase the rows
 and record the erasure in one transaction (rows.py, revocation.py: every node refuses the
-tokens from its commit on), then the traces outside PostgreSQL (traces.py). This node
+tokens from its commit on), then the traces outside PostgreSQL (traces.py), and last
+Redis's append-only file is rewritten so they leave its disk too. This node
 refuses the tokens before the commit so that no request slips in between; if the
 transaction fails, the refusal is taken back.
 """
@@ -35,7 +36,7 @@ from azora_nexus.domain.privacy.revocation import (
 )
 from azora_nexus.domain.privacy.rights import require_self_or_admin
 from azora_nexus.domain.privacy.rows import Erased, erase_rows
-from azora_nexus.domain.privacy.traces import TraceStores, scrub_traces
+from azora_nexus.domain.privacy.traces import TraceStores, rewrite_aof, scrub_traces
 from azora_nexus.domain.users.models import User
 from azora_nexus.errors import Forbidden, Invalid, NotFound
 
@@ -124,6 +125,7 @@ async def erase_user(
         raise
     await mark_erased(stores.redis, user_id)
     await scrub_traces(stores, subject, erased.tombstone, since=created_at)
+    await rewrite_aof(stores)
 
 
 @dataclass(frozen=True)
@@ -199,4 +201,6 @@ async def reapply_erasures(stores: TraceStores, *, batch: int = 1000) -> int:
                     continue
                 await scrub_traces(stores, subject, erased.tombstone, since=created_at)
                 again += 1
+    if again:
+        await rewrite_aof(stores)
     return again

@@ -7,10 +7,12 @@ It runs after the erasing transaction commits, in an order that leaves no copy b
 3. wait until the archiver has stored everything on the stream in Mongo;
 4. delete the stream entries for the user, and those for others tied to the user by id
    (`Subject.ties`; a stream entry cannot be rewritten) after handing their scrubbed copies
-   to the archive;
+   to the archive, then compact the stream (events/compaction.py: XDEL leaves the bytes);
 5. in the archive, delete the user's events and scrub the others tied to them by id;
 6. delete the user's `activity` and `content` documents, and any cache entry of theirs
-   left under an older cache epoch.
+   left under an older cache epoch;
+7. (`rewrite_aof`, once per erasure or batch of them) when Redis keeps an append-only file,
+   rewrite it: deleted entries stay in the AOF's history until then, on disk.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from azora_nexus.domain.privacy.identity import Subject, Tombstone
 from azora_nexus.domain.privacy.rows import rewrite_outbox
 from azora_nexus.events.archive import to_document
 from azora_nexus.events.archiver import GROUP as ARCHIVE_GROUP
+from azora_nexus.events.compaction import compact_stream
 from azora_nexus.events.envelope import Event, parse_event_id
 from azora_nexus.events.stream import STREAM_KEY
 
@@ -44,6 +47,7 @@ SCAN_CHUNK = 1000
 POLL_S = 0.02
 SETTLE_S = 0.1
 SWEEPS = 5
+AOF_BUSY = "already in progress"
 # Clocks of PostgreSQL (created_at) and of the nodes (event ids) may differ a little.
 CLOCK_SLACK = timedelta(minutes=5)
 
@@ -147,6 +151,9 @@ async def scrub_stream(stores: TraceStores, subject: Subject, tomb: Tombstone) -
         start = f"({_text(entries[-1][0])}"
     for at in range(0, len(doomed), SCAN_CHUNK):
         await stores.redis.xdel(stores.stream_key, *doomed[at : at + SCAN_CHUNK])
+    if doomed:
+        # XDEL only flags an entry: its bytes would stay in memory and in the AOF.
+        await compact_stream(stores.redis, stores.stream_key)
     return kept
 
 
@@ -204,3 +211,52 @@ async def scrub_traces(
     await scrub_archive(stores, subject, tomb, kept, since=since)
     await scrub_documents(stores, subject)
     await scrub_cache(stores, subject)
+
+
+def _persistence_flag(info: Any, name: str) -> bool:
+    return str(info.get(name, "0")) not in ("0", "")
+
+
+async def _aof_rewriting(redis: Redis) -> bool:
+    info: Any = await redis.info("persistence")
+    return _persistence_flag(info, "aof_rewrite_in_progress") or _persistence_flag(
+        info, "aof_rewrite_scheduled"
+    )
+
+
+async def _started_rewrite(redis: Redis) -> bool:
+    """True once a rewrite is started (or scheduled) by us; False while another runs."""
+    try:
+        await redis.bgrewriteaof()
+    except ResponseError as exc:
+        if AOF_BUSY not in str(exc):
+            raise
+        return False
+    return True
+
+
+async def _rewrite_finished(redis: Redis) -> None:
+    while True:
+        if not await _aof_rewriting(redis):
+            return
+        await asyncio.sleep(POLL_S)
+
+
+async def rewrite_aof(stores: TraceStores) -> None:
+    """When Redis keeps an append-only file, rewrite it (BGREWRITEAOF) and wait until the
+    rewrite is done: the file then holds what Redis holds now, not the history of writes
+    that still named the erased user. A rewrite already running may have started before
+    the erasure, so it is waited out and another started. Never fails the erasure (it has
+    committed): a server that refuses the command is logged."""
+    info: Any = await stores.redis.info("persistence")
+    if not _persistence_flag(info, "aof_enabled"):
+        return
+    try:
+        async with asyncio.timeout(stores.wait_s):
+            while not await _started_rewrite(stores.redis):
+                await _rewrite_finished(stores.redis)
+            await _rewrite_finished(stores.redis)
+    except TimeoutError:
+        logger.warning("erasure: the AOF rewrite did not finish in %.0f s", stores.wait_s)
+    except ResponseError as exc:
+        logger.warning("erasure: Redis refused to rewrite its AOF: %s", exc)
