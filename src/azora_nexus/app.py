@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from azora_nexus.api.body_limit import BodyLimits, limit_body
 from azora_nexus.api.errors import install_error_handlers
 from azora_nexus.api.lean import LeanReads
+from azora_nexus.api.lean_transfers import LeanTransfers
 from azora_nexus.api.openapi import document_malformed_bodies
 from azora_nexus.api.router import router
 from azora_nexus.config import Settings
@@ -60,8 +61,9 @@ class NexusApp(socketio.ASGIApp):  # type: ignore[misc]
     def __init__(self, sio: socketio.AsyncServer, api: FastAPI, limits: BodyLimits) -> None:
         super().__init__(sio, other_asgi_app=api, socketio_path="socket.io")
         self.limits = limits
-        # The lean path of cached reads first: it hands on whatever it does not answer.
-        self.lean = LeanReads(api, self._limited)
+        # The lean paths of cached reads and transfers first: each hands on whatever it
+        # does not answer.
+        self.lean = LeanReads(api, LeanTransfers(api, self._limited))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await self.lean(scope, receive, send)
