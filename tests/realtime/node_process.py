@@ -26,7 +26,9 @@ class NodeProcess:
         self.url = url
 
     @classmethod
-    async def start(cls, settings: Settings, name: str, workers: int = 1) -> NodeProcess:
+    async def start(
+        cls, settings: Settings, name: str, workers: int = 1, ready_timeout_s: float = 30.0
+    ) -> NodeProcess:
         port = reserve_port()
         env = os.environ | {
             "DATABASE_URL": settings.database_url or "",
@@ -45,7 +47,7 @@ class NodeProcess:
         node = cls(process, f"http://127.0.0.1:{port}")
         try:
             # Each worker imports and opens everything: on two loaded cores that takes a while.
-            await node.wait_ready(timeout_s=30.0 * workers)
+            await node.wait_ready(timeout_s=ready_timeout_s * workers)
         except BaseException:
             await node.stop()  # no fixture holds it yet: it would outlive the test
             raise

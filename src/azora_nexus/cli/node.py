@@ -128,7 +128,7 @@ async def serve_node(settings: Settings, servers: list[Stoppable]) -> None:
 
 
 class Cluster:
-    """The parent of several workers, as a signal sees it."""
+    """What waits for a signal to stop (the parent of several workers, `azora backends`)."""
 
     def __init__(self) -> None:
         self.started = False
@@ -258,6 +258,23 @@ async def run_serve(settings: Settings, workers: int) -> None:
     holder: list[Stoppable] = []
     stop_on_signals(holder)
     await serve(settings, workers, holder)
+
+
+async def run_backends(settings: Settings) -> None:
+    """Hold the migrated backends until a signal; their URLs on stdout once they answer."""
+    holder: list[Stoppable] = []
+    stop_on_signals(holder)
+    async with migrated_backends(settings) as ready:
+        holding = Cluster()
+        holder.append(holding)
+        for name, url in (
+            ("DATABASE_URL", ready.database_url),
+            ("REDIS_URL", ready.redis_url),
+            ("MONGODB_URI", ready.mongodb_uri),
+        ):
+            print(f"{name}={url}", flush=True)
+        holding.started = True
+        await holding.exit.wait()
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:

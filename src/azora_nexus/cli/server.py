@@ -68,6 +68,22 @@ def serve(port: PortOption = None, workers: WorkersOption = None) -> None:
     node.run(node.run_serve(settings, workers or default_workers()))
 
 
+def backends() -> None:
+    """Run the embedded server of each backend with no URL, migrated, until Ctrl-C/SIGTERM.
+
+    Prints `DATABASE_URL=...`, `REDIS_URL=...` and `MONGODB_URI=...` once they answer: the
+    shared backends of several `azora serve` nodes (README, "Scaling past one machine").
+    """
+    settings = Settings()
+    configure_logging(settings.log_level)
+    from azora_nexus.cli import node
+
+    try:
+        node.run(node.run_backends(settings))
+    except asyncio.CancelledError:
+        logger.info("stopped before start-up finished")
+
+
 def worker(
     index: Annotated[int, typer.Option("--index")],
     channel_fd: Annotated[int, typer.Option("--channel-fd")],
@@ -83,4 +99,5 @@ def worker(
 def register(app: typer.Typer) -> None:
     app.command()(up)
     app.command()(serve)
+    app.command()(backends)
     app.command(hidden=True)(worker)

@@ -20,6 +20,10 @@ def create_socketio_server(settings: Settings, *, sid_prefix: str = "") -> Socke
         sid_prefix=sid_prefix,
         async_mode="asgi",
         cors_allowed_origins="*",
+        # The polling handshake names its session in a header too, so a load balancer can
+        # send the session's later requests (`?sid=`) to this node: HAProxy's stick rules
+        # read headers, not bodies (deploy/haproxy/haproxy.cfg).
+        cookie={"name": "io", "path": "/socket.io", "HttpOnly": True, "SameSite": "Lax"},
         transports=["polling", "websocket"],
         max_http_buffer_size=MAX_PACKET_BYTES,
         ping_interval=settings.socket_ping_interval_s,
