@@ -22,16 +22,13 @@ class JsClients:
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(
-        cls, url: str, types: list[str], resume: str, clients: list[tuple[str, str]]
-    ) -> JsClients:
-        """`clients`: (token, transport) per socket; `resume`: "csr" or "after"."""
+    async def start(cls, url: str, types: list[str], clients: list[tuple[str, str]]) -> JsClients:
+        """`clients`: (token, transport) per socket."""
         node = shutil.which("node")
         assert node is not None, "Node.js is needed for the JavaScript client tests"
         config = {
             "url": url,
             "types": types,
-            "resume": resume,
             "clients": [{"token": t, "transport": transport} for t, transport in clients],
         }
         process = await asyncio.create_subprocess_exec(

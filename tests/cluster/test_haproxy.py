@@ -103,7 +103,7 @@ async def test_kill_9_of_a_node_under_load_loses_no_event_and_no_write(
             for transport in ("websocket", "polling")
             for i in range(CLIENTS_PER_TRANSPORT)
         ]
-        clients = await JsClients.start(cluster.url, TYPES, "after", specs)
+        clients = await JsClients.start(cluster.url, TYPES, specs)
         try:
             await clients.wait_until("ack", len(specs), timeout_s=30)
             assert all(r["ack"]["ok"] for r in clients.of_kind("ack"))
@@ -197,6 +197,11 @@ def figures(
     moved = [c for c in report if c["disconnects"]]
     # Only the dead node's sockets moved; the others were not touched.
     assert len(moved) == per_node[victim], (len(moved), per_node)
+    # Each came back through connection state recovery, never a fresh connect.
+    for client in moved:
+        assert [c["recovered"] for c in client["connects"][1:]] == [True] * (
+            len(client["connects"]) - 1
+        ), client["connects"]
     back_s = [c["connects"][-1]["t"] / 1000 - killed_at for c in moved]
     first_event_s = [
         c["firstAfterReconnect"] / 1000 - killed_at for c in moved if c["firstAfterReconnect"]
@@ -206,6 +211,7 @@ def figures(
         "sockets_per_node_before_kill": per_node,
         "node_killed": victim + 1,
         "clients_moved": len(moved),
+        "polling_clients_moved": sum(c["index"] >= CLIENTS_PER_TRANSPORT for c in moved),
         "events_per_client": len(expected),
         "events_lost": lost,
         "events_duplicated": duplicated,

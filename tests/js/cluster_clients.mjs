@@ -1,8 +1,8 @@
 // Many stock socket.io-client sockets in one Node process, for the cluster test
-// (tests/cluster/test_haproxy.py). argv: one JSON object {url, types, resume, clients: [{token,
-// transport}]}. Each socket reconnects by itself (the client's own reconnection) after its node
-// dies. resume "csr": connection state recovery, no app code: subscribe once, on the first
-// connect. resume "after": the app tracks the last id and subscribes again with `after`.
+// (tests/cluster/test_haproxy.py). argv: one JSON object {url, types, clients: [{token, transport}]}.
+// Each socket reconnects by itself (the client's own reconnection) after its node dies and is
+// restored by connection state recovery: no app code; it subscribes only on a connect that is
+// not recovered (README's pattern), which the test expects to be the first one only.
 // Prints one JSON line per connect, disconnect, subscribe ack and sentinel; on stdin
 // "report" prints each socket's event ids.
 import { createInterface } from "node:readline";
@@ -25,11 +25,10 @@ const clients = config.clients.map((spec, index) => {
     const first = state.connects.length === 0;
     state.connects.push({ t: Date.now(), recovered: socket.recovered === true });
     out({ kind: "connected", client: index, first, recovered: socket.recovered === true });
-    const resubscribe = config.resume === "after" && state.ids.length > 0;
-    if (first || resubscribe) {
-      const body = { types: config.types };
-      if (resubscribe) body.after = state.ids[state.ids.length - 1];
-      socket.emit("subscribe", body, (ack) => out({ kind: "ack", client: index, first, ack }));
+    if (!socket.recovered) {
+      socket.emit("subscribe", { types: config.types }, (ack) =>
+        out({ kind: "ack", client: index, first, ack }),
+      );
     }
   });
   socket.on("disconnect", (reason) => {
