@@ -119,3 +119,42 @@ async def test_concurrent_transfers_with_retries_keep_the_ledger_exact(db: Datab
     assert record.replays > 0
     # ... and group-committed: far fewer batches (transactions) than transfers.
     assert group_commit(db).batches < len(record.posted) / 2
+
+
+async def test_two_nodes_batching_the_same_hot_wallets_keep_the_ledger_exact(
+    db: Database, database_url: str, redis_url: str
+) -> None:
+    """Two nodes (engines, each with its batches in flight) on the same hot wallets and the
+    same retried keys: their batches interleave in the one lock order (no deadlock), a key
+    posted by one while the other's batch held it fails that batch, whose transfers are
+    then posted alone; every key still names one transaction."""
+    make = wallet_factory(db)
+    wallets = [await make(Currency.USD, START_BALANCE) for _ in range(WALLETS)]
+    record = Record()
+    async with open_ledger_db(database_url, redis_url, pool_size=WRITERS) as other:
+        nodes = [db, other]
+        await asyncio.gather(
+            *(writer(nodes[seed % 2], wallets, record, seed) for seed in range(WRITERS))
+        )
+        assert group_commit(other).batches > 0
+    assert group_commit(db).batches > 0
+
+    await check_ledger(db)
+    async with db.sessions() as session:
+        total = await session.scalar(
+            text("SELECT sum(balance) FROM wallets WHERE id = ANY(:ids)"), {"ids": wallets}
+        )
+        per_key: dict[str, uuid.UUID] = dict(
+            (
+                await session.execute(
+                    text(
+                        "SELECT idempotency_key, id FROM ledger_transactions"
+                        " WHERE kind = 'transfer'"
+                    )
+                )
+            ).all()
+        )
+    assert total == Decimal(START_BALANCE) * WALLETS
+    assert per_key == record.posted
+    assert len(record.posted) > 20
+    assert record.replays > 0
