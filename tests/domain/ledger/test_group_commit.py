@@ -85,7 +85,7 @@ async def queue_behind_a_locked_wallet(
     """Start a transfer on `locked` (its batch then waits on the row lock another connection
     holds), queue `requests` behind it in this order, release the lock: the requests are
     the next batch. Their outcomes, and the id of the first (blocked) transfer."""
-    conn = await asyncpg.connect(asyncpg_dsn(str(db.engine.url)))
+    conn = await asyncpg.connect(asyncpg_dsn(db.engine.url.render_as_string(hide_password=False)))
     try:
         holding = conn.transaction()
         await holding.start()
