@@ -172,7 +172,12 @@ async def run_cluster(data_dir: Path, jwt_secret: str) -> AsyncIterator[Cluster]
 
 
 async def _stop_all(nodes: list[NodeProcess]) -> None:
-    await asyncio.gather(*(node.stop() for node in nodes))
+    # kill -9: a graceful stop would wait out (5 s) the long polls HAProxy has already cut,
+    # and a node's shutdown is tested elsewhere (tests/cli).
+    for node in nodes:
+        if node.process.returncode is None:
+            node.kill()
+    await asyncio.gather(*(node.process.wait() for node in nodes))
 
 
 async def _wait_serving(url: str, process: asyncio.subprocess.Process) -> None:
