@@ -238,3 +238,27 @@ async def test_offset_older_than_retention_gets_a_fresh_connect_not_a_partial_re
     sentinel = await publish(node, 1, "sentinel")
     await client.wait_for("event", 3)
     assert client.ids == before + sentinel  # nothing of the partial history
+
+
+async def test_a_recovered_client_that_also_resubscribes_with_after_gets_nothing_twice(
+    node: Node, js: StartJs
+) -> None:
+    """Clients that track ids themselves re-subscribe with `after` on every connect; when
+    the connect was a recovery, that must not repeat what recovery sends."""
+    client = await js(node.url, node.token(Role.USER, "u1"))
+    await client.wait_for("connected")
+    await client.send("subscribe", {"types": ["system.alert"]})
+    before = await publish(node, 3, "before")
+    await client.wait_for("event", 3)
+    await client.command("drop", {"hold": True})
+    await client.wait_for("disconnected")
+    away = await publish(node, 3, "away")
+    await client.command("reconnect")
+    assert (await client.wait_for("connected", 2))[1]["recovered"] is True
+    ack = await client.send("subscribe", {"types": ["system.alert"], "after": before[-1]})
+    assert ack["ok"] is True
+    after = await publish(node, 2, "after")
+    await client.wait_for("event", 8)
+    sentinel = await publish(node, 1, "sentinel")
+    await client.wait_for("event", 9)
+    assert client.ids == before + away + after + sentinel

@@ -22,6 +22,7 @@ from azora_nexus.realtime.engine import SocketServer, record_websockets
 from azora_nexus.realtime.expiry import Expiries
 from azora_nexus.realtime.fanout import Fanout
 from azora_nexus.realtime.heartbeat import Heartbeat
+from azora_nexus.realtime.owed import Owed, Span
 from azora_nexus.realtime.recovery import SessionStore, new_pid
 from azora_nexus.realtime.replay import replay
 from azora_nexus.realtime.restore import Restored, restore
@@ -327,12 +328,29 @@ class Realtime:
             if after is not None:
                 subscriber.buffer = subscriber.buffer if subscriber.buffer is not None else []
             self.registry.subscribe(subscriber, selector)
+            owed = self._owed(subscriber, selector, after)
             if after is not None:
                 subscriber.replay = asyncio.create_task(
-                    replay(self.nexus.events, self.fanout, subscriber, selector, after)
+                    replay(self.nexus.events, self.fanout, subscriber, selector, after, owed=owed)
                 )
             await self._save_subscribed(subscriber, selector, after)
         return {"ok": True, "subscribed": selector.names}
+
+    def _owed(self, subscriber: Subscriber, selector: TypeSelector, after: str | None) -> Owed:
+        """What a subscribe owes the socket (with `after`: after it, for a name the socket
+        has already, only up to where it was getting it anyway), noting from where it now
+        gets each name."""
+        start = parse_event_id(after) if after is not None else None
+        spans: dict[str, Span] = {}
+        for name in selector.names:
+            had = subscriber.local_since.get(name)
+            if start is None:
+                if had is None:
+                    subscriber.local_since[name] = parse_event_id(self.fanout.through)
+                continue
+            spans[name] = (start, had)
+            subscriber.local_since[name] = start if had is None else min(had, start)
+        return Owed.spans(spans)
 
     async def _save_subscribed(
         self, subscriber: Subscriber, selector: TypeSelector, after: str | None
@@ -361,6 +379,8 @@ class Realtime:
         except NexusError as exc:
             return failure(exc)
         self.registry.unsubscribe(subscriber, selector)
+        for name in selector.names:
+            subscriber.local_since.pop(name, None)
         dropped = [name for name in selector.names if subscriber.since.pop(name, None)]
         if dropped and self.sessions is not None:
             async with subscriber.lock:

@@ -11,55 +11,18 @@ cannot be finished is cut, so that it recovers again from the offset it reached.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from azora_nexus.errors import NexusError
 from azora_nexus.events.bus import EventBus
-from azora_nexus.events.envelope import Event, parse_event_id
+from azora_nexus.events.envelope import Event
 from azora_nexus.events.taxonomy import TypeSelector
+from azora_nexus.realtime.owed import Owed
 from azora_nexus.realtime.recovery import SessionStore
 from azora_nexus.realtime.replay import BATCH, filter_for
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
 
 logger = logging.getLogger(__name__)
-
-Order = tuple[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Owed:
-    """The events a restored socket is owed: per subscribed name, those after its floor
-    (the later of the client's offset and the id the name was subscribed at)."""
-
-    exact: Mapping[str, Order]
-    prefixes: Mapping[str, Order]
-    start: str  # the replay reads after this id (the lowest floor)
-
-    @classmethod
-    def of(cls, since: Mapping[str, str], offset: str | None) -> Owed:
-        """Floors from the session's `since` and the client's `offset` (Invalid if bad)."""
-        least = parse_event_id(offset) if offset is not None else (0, 0)
-        exact: dict[str, Order] = {}
-        prefixes: dict[str, Order] = {}
-        for name, subscribed_at in since.items():
-            floor = max(parse_event_id(subscribed_at), least)
-            if name.endswith(".*"):
-                prefixes[name[:-1]] = floor
-            else:
-                exact[name] = floor
-        lowest = min([*exact.values(), *prefixes.values()], default=least)
-        return cls(exact, prefixes, f"{lowest[0]}-{lowest[1]}")
-
-    def __call__(self, event: Event) -> bool:
-        order = event.order
-        floor = self.exact.get(event.type)
-        if floor is not None and order > floor:
-            return True
-        return any(
-            event.type.startswith(prefix) and order > floor
-            for prefix, floor in self.prefixes.items()
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +50,7 @@ async def restore(
         if saved is None or not store.belongs(saved, pid, subscriber.principal.user_id):
             return None
         selector = TypeSelector.parse(saved.since) if saved.since else None
-        owed = Owed.of(saved.since, offset)
+        owed = Owed.after(saved.since, offset)
     except NexusError as exc:  # a bad offset, a type no longer known
         logger.info("socket %s not recovered: %s", subscriber.sid, exc.message)
         return None
@@ -96,6 +59,7 @@ async def restore(
         return None
     subscriber.pid = pid
     subscriber.since = dict(saved.since)
+    subscriber.local_since = owed.floors()
     if selector is None:
         return Restored(TypeSelector(frozenset(), frozenset()), owed, [])
     # Live events wait from before the first read of history, as for a resume.
@@ -109,6 +73,6 @@ async def restore(
         )
         registry.unsubscribe(subscriber, selector)
         subscriber.buffer = None
-        subscriber.pid, subscriber.since = "", {}
+        subscriber.pid, subscriber.since, subscriber.local_since = "", {}, {}
         return None
     return Restored(selector, owed, first)

@@ -53,6 +53,9 @@ class Subscriber:
     pid: str = ""
     since: dict[str, str] = field(default_factory=dict)
     dirty: bool = False
+    # Per subscribed name, the id after which this socket gets every event of it (live or
+    # replayed): a subscribe again with `after` owes it only what came before (owed.py).
+    local_since: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def subscribed(self) -> list[str]:
