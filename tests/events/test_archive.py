@@ -39,7 +39,9 @@ async def test_every_event_is_archived_under_its_id(nexus: Nexus) -> None:
         "source": "tests",
         "timestamp": published[1].timestamp_ms,
         "userId": "u1",
+        "aud": "u:u1",  # who may see it: the index a user's history reads
     }
+    assert documents[0]["aud"] == "*"
     assert "userId" not in documents[0]
 
 
@@ -98,7 +100,7 @@ async def test_archive_reads_in_id_order_not_string_order(settings: Settings) ->
             for seq in (9, 10, 100)
         ]
         await archive.store(events)
-        found = await archive.read(after="5-9", before=None, query={}, limit=10)
+        found = await archive.read(after="5-9", before=None, events_filter=EventFilter(), limit=10)
         assert [e.id for e in found] == ["5-10", "5-100"]
 
 

@@ -1,7 +1,12 @@
 """The Mongo event archive: every event, kept beyond the stream's cap, keyed by its id.
 
 Documents are the envelope with `_id` = the event id, plus `ms` and `seq` (the id's
-two numbers) because ids do not sort as strings ("5-10" < "5-9").
+two numbers) because ids do not sort as strings ("5-10" < "5-9"), and `aud`, the audience
+that may see the event (events/audience.py). Every read is a set of index ranges: by `ms`,
+by `(type, ms)`, by `(aud, ms)` or by `(aud, type, ms)`, one equality prefix each, merged
+here; so a user's page costs the events of its audiences in the range, not everyone's.
+Documents archived before `aud` existed get it once (`backfill_audience`); until then a
+read limited to audiences uses the old query.
 
 Retention (`AZORA_ARCHIVE_RETENTION_S`) removes the oldest events by `ms`. Before it
 removes any, it records the newest id it is about to remove (`retention` collection): a
@@ -11,29 +16,39 @@ replay with a hole in it.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 from pymongo.write_concern import WriteConcern
 
 from azora_nexus.documents.client import Document, Documents
 from azora_nexus.errors import HistoryExpired
+from azora_nexus.events.audience import audience_of
 from azora_nexus.events.envelope import Event, parse_event_id
+
+if TYPE_CHECKING:
+    from azora_nexus.events.history import EventFilter
+from azora_nexus.events.taxonomy import TypeSelector
 
 DUPLICATE_KEY = 11000
 RETENTION_COLLECTION = "retention"
 WATERMARK_ID = "events"  # {_id, ms, seq}: the newest event id retention removed
+AUDIENCE_ID = "audience"  # present once every archived document has `aud`
+BACKFILL_BATCH = 1000
 EXPIRE_BATCH = 5000
 
 ARCHIVE_INDEXES = [
     IndexModel([("ms", ASCENDING), ("seq", ASCENDING)]),
     IndexModel([("type", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
     IndexModel([("userId", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)], sparse=True),
+    IndexModel([("aud", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
+    IndexModel([("aud", ASCENDING), ("type", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
 ]
 
 
@@ -41,11 +56,26 @@ def to_document(event: Event) -> Document:
     ms, seq = event.order
     document: Document = {"_id": event.id, "ms": ms, "seq": seq, **event.to_wire()}
     del document["id"]
+    document["aud"] = audience_of(event.user_id)
     return document
 
 
 def from_document(document: Document) -> Event:
-    return Event.from_wire({**document, "id": document["_id"]})
+    body = {k: v for k, v in document.items() if k != "aud"}
+    return Event.from_wire({**body, "id": document["_id"]})
+
+
+def selectors(
+    audiences: tuple[str, ...] | None, types: TypeSelector | None
+) -> list[dict[str, Any]]:
+    """One equality prefix per index range to read: every audience with every type
+    (None: any audience, any type)."""
+    type_names: list[str | None] = [None] if types is None else list(types.expand())
+    return [
+        {**({} if a is None else {"aud": a}), **({} if t is None else {"type": t})}
+        for a in (audiences if audiences is not None else (None,))
+        for t in type_names
+    ]
 
 
 def _range(after: str | None, before: str | None) -> dict[str, Any]:
@@ -63,6 +93,8 @@ class Archive:
     """Writes events to, and reads them back from, the `events` collection."""
 
     documents: Documents
+    # Whether every document has `aud` (seen once, true for good: new ones always have it).
+    _audience: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     async def create_indexes(self) -> None:
         """The indexes the reads below need (idempotent)."""
@@ -152,23 +184,67 @@ class Archive:
         )
         return None if document is None else from_document(document)
 
+    async def backfill_audience(self) -> int:
+        """Give `aud` to every document archived before it existed (once: a marker records
+        that it is done); how many were updated."""
+        if await self.audience_ready():
+            return 0
+        updated = 0
+        cursor = self.documents.events.find({"aud": {"$exists": False}}, {"userId": 1})
+        batch: list[UpdateOne] = []
+        async for document in cursor:
+            user_id = document.get("userId")
+            audience = audience_of(None if user_id is None else str(user_id))
+            batch.append(UpdateOne({"_id": document["_id"]}, {"$set": {"aud": audience}}))
+            if len(batch) == BACKFILL_BATCH:
+                updated += (await self.documents.events.bulk_write(batch)).modified_count
+                batch = []
+        if batch:
+            updated += (await self.documents.events.bulk_write(batch)).modified_count
+        await self._markers().replace_one({"_id": AUDIENCE_ID}, {"_id": AUDIENCE_ID}, upsert=True)
+        self._audience["ready"] = True
+        return updated
+
+    async def audience_ready(self) -> bool:
+        if not self._audience.get("ready"):
+            marker = await self._markers().find_one({"_id": AUDIENCE_ID})
+            self._audience["ready"] = marker is not None
+        return self._audience["ready"]
+
     async def read(
         self,
         *,
         after: str | None,
         before: str | None,
-        query: dict[str, Any],
+        events_filter: EventFilter,
         limit: int,
     ) -> list[Event]:
-        """Up to `limit` archived events matching `query` in (after, before), oldest first.
+        """Up to `limit` archived events the filter lets through in (after, before), oldest
+        first.
 
         Bounded by the node's mongo breaker: a MongoDB that does not answer costs one
         timeout, then a 503 at once until it is back."""
         guard = self.documents.guard
         if guard is None:
-            return await self._read(after=after, before=before, query=query, limit=limit)
+            return await self._read_filtered(after, before, events_filter, limit)
         async with guard.guarded():
-            return await self._read(after=after, before=before, query=query, limit=limit)
+            return await self._read_filtered(after, before, events_filter, limit)
+
+    async def _read_filtered(
+        self, after: str | None, before: str | None, events_filter: EventFilter, limit: int
+    ) -> list[Event]:
+        audiences = events_filter.audiences
+        if audiences.everyone:
+            queries = selectors(None, events_filter.types)
+        elif await self.audience_ready():
+            queries = selectors(audiences.keys, events_filter.types)
+        else:  # documents without `aud` remain: the query that does not need it
+            queries = [events_filter.mongo_query()]
+        pages = [
+            await self._read(after=after, before=before, query=q, limit=limit) for q in queries
+        ]
+        merged = heapq.merge(*pages, key=lambda e: e.order)
+        return [e for e in merged if events_filter.matches(e)][:limit]
 
     async def _read(
         self,

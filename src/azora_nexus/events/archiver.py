@@ -66,6 +66,7 @@ class Archiver:
             try:
                 if not indexed:
                     await self.archive.create_indexes()
+                    await self.archive.backfill_audience()
                     indexed = True
                 if pending_first:
                     await self.ensure_group()

@@ -22,6 +22,7 @@ from azora_nexus.events.relay import Relay
 from azora_nexus.events.retention import Retention
 from azora_nexus.events.stream import EventStream
 from azora_nexus.events.tailer import StreamTailer
+from azora_nexus.guard import log_failure
 from azora_nexus.metrics import NodeMetrics
 
 logger = logging.getLogger(__name__)
@@ -79,11 +80,35 @@ async def open_events(
         _spawn(parts.tailer.run(), "stream tailer"),
         _spawn(parts.archiver.run(), "archiver"),
         _spawn(parts.retention.run(), "retention"),
+        _spawn(keep_audience_index(stream), "audience index"),
     ]
     try:
         yield parts
     finally:
         await stop_tasks(tasks)
+
+
+async def keep_audience_index(
+    stream: EventStream, *, check_s: float = 30.0, trim_every: int = 20, retry_s: float = 1.0
+) -> None:
+    """The stream's audience index (events/audience.py) takes in any entry written without
+    it (a stream from before it, or a Redis that lost the index), and quiet audiences'
+    members below the stream's oldest entry go now and then."""
+    rounds = 0
+    while True:
+        try:
+            indexed = await stream.index_backlog()
+            if indexed:
+                logger.info("audience index: %d stream entries indexed", indexed)
+            if rounds % trim_every == 0:
+                await stream.trim_audience_index()
+            rounds += 1
+            await asyncio.sleep(check_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log_failure(logger, "audience index", exc, retry_s)
+            await asyncio.sleep(retry_s)
 
 
 async def stop_tasks(tasks: list[asyncio.Task[None]], timeout_s: float = 3.0) -> None:

@@ -4,6 +4,12 @@ The archive is read only for what the stream no longer holds: a stream that neve
 entry (no trim, no erasure) answers every read alone, so history needs no MongoDB then;
 otherwise a read reaching before the stream's oldest entry needs the archive, and gets a
 503 naming mongo when MongoDB does not answer.
+
+A read limited to some audiences (a user's: public events and its own; or one user's
+events) goes through the audience indexes (events/audience.py) on the stream and in the
+archive, so it costs what the events it returns cost, however many events of other users
+lie in between; only until the index has taken in a stream written before it existed does
+such a read scan the stream.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azora_nexus.events.archive import Archive
+from azora_nexus.events.audience import Audiences
 from azora_nexus.events.envelope import Event, parse_event_id, previous_id
 from azora_nexus.events.stream import EventStream
 from azora_nexus.events.taxonomy import TypeSelector
@@ -26,6 +33,10 @@ class EventFilter:
     types: TypeSelector | None = None
     user_id: str | None = None  # only events concerning this user
     viewer: str | None = None  # None: sees everything; else public events and its own
+
+    @property
+    def audiences(self) -> Audiences:
+        return Audiences.of(viewer=self.viewer, user_id=self.user_id)
 
     def matches(self, event: Event) -> bool:
         if self.types is not None and not self.types.matches(event.type):
@@ -63,11 +74,15 @@ class History:
         Fewer than `limit` means none are left right now. HistoryExpired when the events
         right after `after` are neither on the stream nor kept by the archive any more.
         """
+        audiences = events_filter.audiences
+        if not audiences.everyone and not audiences.keys:
+            return []  # another user's events, asked for by a user: none it may see
+        indexed = not audiences.everyone and await self.stream.audience_index_ready()
         found: list[Event] = []
         cursor = after
         first, complete = await self.stream.head()
         if complete:
-            whole = await self._stream_only(cursor, limit, events_filter, first)
+            whole = await self._stream_only(cursor, limit, events_filter, first, indexed)
             if whole is not None:
                 return whole
             first = await self.stream.first_id()  # trimmed meanwhile: the general way
@@ -75,13 +90,15 @@ class History:
             # Older than the stream's oldest: the archive has it (when the archiver kept up).
             await self.archive.require_kept_after(cursor)
             found += await self.archive.read(
-                after=cursor, before=first, query=events_filter.mongo_query(), limit=limit
+                after=cursor, before=first, events_filter=events_filter, limit=limit
             )
             if first is None or len(found) >= limit:
                 return found
             cursor = previous_id(first)
         while len(found) < limit:
-            first, chunk = await self.stream.window_after(cursor, STREAM_CHUNK)
+            first, chunk, more = await self._window(
+                cursor, limit - len(found), events_filter, indexed
+            )
             if first is None or _before_first(cursor, first):
                 # Trimmed while we read: the stream's oldest entry and the chunk come from
                 # one atomic read, so the archive below `first` plus the chunk leave no hole.
@@ -89,29 +106,54 @@ class History:
                 found += await self.archive.read(
                     after=cursor,
                     before=first,
-                    query=events_filter.mongo_query(),
+                    events_filter=events_filter,
                     limit=limit - len(found),
                 )
                 if first is None or len(found) >= limit:
                     break
             found += [e for e in chunk if events_filter.matches(e)][: limit - len(found)]
-            if len(chunk) < STREAM_CHUNK:
+            if not more:
                 break
             cursor = chunk[-1].id
         return found
 
+    async def _window(
+        self, cursor: str | None, need: int, events_filter: EventFilter, indexed: bool
+    ) -> tuple[str | None, list[Event], bool]:
+        """The stream's oldest id, the next entries after `cursor` worth filtering, and
+        whether more may follow: every entry, or through the audience index only those of
+        the filter's audiences (atomically either way)."""
+        if not indexed:
+            # Every entry passes a filter that has nothing to filter: read just what is needed.
+            unfiltered = events_filter == EventFilter()
+            count = min(need, STREAM_CHUNK) if unfiltered else STREAM_CHUNK
+            first, chunk = await self.stream.window_after(cursor, count)
+            return first, chunk, len(chunk) == count
+        # Exactly what is still needed, unless a type filter may drop some of them.
+        count = need if events_filter.types is None else STREAM_CHUNK
+        count = min(count, STREAM_CHUNK)
+        first, chunk = await self.stream.visible_after(events_filter.audiences.keys, cursor, count)
+        return first, chunk, len(chunk) == count
+
     async def _stream_only(
-        self, cursor: str | None, limit: int, events_filter: EventFilter, first: str | None
+        self,
+        cursor: str | None,
+        limit: int,
+        events_filter: EventFilter,
+        first: str | None,
+        indexed: bool,
     ) -> list[Event] | None:
         """The read from a stream that holds every event; None if it was trimmed meanwhile."""
         found: list[Event] = []
         while len(found) < limit:
-            oldest, chunk = await self.stream.window_after(cursor, STREAM_CHUNK)
+            oldest, chunk, more = await self._window(
+                cursor, limit - len(found), events_filter, indexed
+            )
             if oldest is not None and first is not None and oldest != first:
                 return None
             first = first or oldest
             found += [e for e in chunk if events_filter.matches(e)][: limit - len(found)]
-            if len(chunk) < STREAM_CHUNK:
+            if not more:
                 break
             cursor = chunk[-1].id
         return found

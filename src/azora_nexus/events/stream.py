@@ -14,28 +14,59 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from azora_nexus.events.audience import (
+    INDEX_PREFIX,
+    LUA_HELPERS,
+    READ_VISIBLE,
+    READY_KEY,
+    audience_of,
+    index_key,
+    member,
+    read_visible_args,
+)
 from azora_nexus.events.envelope import Event, NewEvent
 from azora_nexus.metrics import NodeMetrics
 
 STREAM_KEY = "azora:events"
 # outbox id -> stream id of every outbox row appended but not yet marked in PostgreSQL.
 RELAYED_KEY = "azora:events:relayed"
+BACKLOG_CHUNK = 1000
 
 # Appending a batch of outbox rows and remembering their stream ids happens in one atomic
 # step, and a row already appended is never appended again: a relay that dies after XADD
 # and before marking its rows (or a second relay racing the first) cannot publish twice.
-_APPEND_OUTBOX = """
+# KEYS[3..] are the audience index keys of the rows, in order.
+_APPEND_OUTBOX = (
+    LUA_HELPERS
+    + """
 local ids = {}
 for i = 2, #ARGV, 2 do
   local sid = redis.call('HGET', KEYS[2], ARGV[i])
   if not sid then
     sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1], 'o', ARGV[i])
     redis.call('HSET', KEYS[2], ARGV[i], sid)
+    index(KEYS[1], KEYS[2 + i / 2], sid)
   end
   ids[#ids + 1] = sid
 end
 return ids
 """
+)
+
+# One event: XADD and its audience index member, in one step (events/audience.py).
+_APPEND = (
+    LUA_HELPERS
+    + """
+local id
+if ARGV[3] == '' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[2])
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[2], 'n', ARGV[3])
+end
+index(KEYS[1], KEYS[2], id)
+return id
+"""
+)
 
 
 def _text(value: bytes | str) -> str:
@@ -50,6 +81,11 @@ def decode_entry(entry_id: bytes | str, fields: dict[Any, Any] | None) -> Event 
     if body is None:
         return None
     return Event.decode(_text(entry_id), body)
+
+
+def _fields(flat: Sequence[Any]) -> dict[Any, Any]:
+    """A stream entry's fields as a script returns them (a flat list) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def decode_entries(entries: Sequence[Any]) -> list[Event]:
@@ -74,10 +110,15 @@ class EventStream:
     async def append(self, event: NewEvent, nonce: str | None = None) -> Event:
         """`event` on the stream, with the id the stream gave it (and `nonce` beside it, by
         which the relay recognises it should the caller not hear the answer)."""
-        fields: dict[Any, Any] = {"e": event.encode()}
-        if nonce is not None:
-            fields["n"] = nonce
-        entry_id = await self.redis.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+        entry_id = await self.redis.eval(
+            _APPEND,
+            2,
+            self.key,
+            index_key(audience_of(event.user_id)),
+            self.maxlen,
+            event.encode(),
+            nonce or "",
+        )
         if self.metrics is not None:
             self.metrics.events_published.labels(event.type).inc()
         return event.with_id(_text(entry_id))
@@ -89,7 +130,10 @@ class EventStream:
         args: list[Any] = [self.maxlen]
         for outbox_id, event in rows:
             args.extend((outbox_id, event.encode()))
-        ids = await self.redis.eval(_APPEND_OUTBOX, 2, self.key, self.relayed_key, *args)
+        audiences = [index_key(audience_of(event.user_id)) for _, event in rows]
+        ids = await self.redis.eval(
+            _APPEND_OUTBOX, 2 + len(rows), self.key, self.relayed_key, *audiences, *args
+        )
         if self.metrics is not None:
             for _, event in rows:
                 self.metrics.events_published.labels(event.type).inc()
@@ -132,6 +176,56 @@ class EventStream:
             pipe.xrange(self.key, start, "+", count=count)
             oldest, entries = await pipe.execute()
         return (_text(oldest[0][0]) if oldest else None), decode_entries(entries)
+
+    async def visible_after(
+        self, audiences: Sequence[str], after: str | None, count: int
+    ) -> tuple[str | None, list[Event]]:
+        """The oldest id on the stream and up to `count` events of `audiences` after `after`,
+        read atomically through the audience index (events/audience.py)."""
+        if not audiences:
+            return await self.first_id(), []
+        oldest, entries = await self.redis.eval(
+            READ_VISIBLE, *read_visible_args(self.key, audiences, after, count)
+        )
+        pairs = [(entry_id, _fields(flat)) for entry_id, flat in entries]
+        return (_text(oldest) or None), decode_entries(pairs)
+
+    async def index_backlog(self) -> int:
+        """Put every entry already on the stream into the audience index, once (entries
+        appended before the index existed have no member); how many were indexed."""
+        if await self.audience_index_ready():
+            return 0
+        indexed = 0
+        start = "-"
+        while True:
+            entries: Any = await self.redis.xrange(self.key, start, "+", count=BACKLOG_CHUNK)
+            events = decode_entries(entries)
+            if events:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for event in events:
+                        pipe.zadd(index_key(audience_of(event.user_id)), {member(event.id): 0})
+                    await pipe.execute()
+            indexed += len(events)
+            if len(entries) < BACKLOG_CHUNK:
+                break
+            start = f"({_text(entries[-1][0])}"
+        await self.redis.set(READY_KEY, "1")
+        return indexed
+
+    async def trim_audience_index(self) -> None:
+        """Drop the members below the stream's oldest entry from every audience's index
+        (an append trims only its own audience's; this catches audiences gone quiet)."""
+        oldest = await self.first_id()
+        match = INDEX_PREFIX + "*"
+        async for key in self.redis.scan_iter(match=match, count=BACKLOG_CHUNK):
+            if oldest is None:
+                await self.redis.delete(key)
+            else:
+                await self.redis.zremrangebylex(key, "-", f"({member(oldest)}")
+
+    async def audience_index_ready(self) -> bool:
+        """Whether every entry on the stream is in the audience index (events/audience.py)."""
+        return bool(await self.redis.exists(READY_KEY))
 
     async def head(self) -> tuple[str | None, bool]:
         """The oldest id on the stream, and whether the stream still holds every event it

@@ -37,6 +37,7 @@ from azora_nexus.domain.privacy.identity import Subject, Tombstone
 from azora_nexus.domain.privacy.rows import rewrite_outbox
 from azora_nexus.events.archive import to_document
 from azora_nexus.events.archiver import GROUP as ARCHIVE_GROUP
+from azora_nexus.events.audience import audience_of, index_key
 from azora_nexus.events.compaction import compact_stream
 from azora_nexus.events.envelope import Event, parse_event_id
 from azora_nexus.events.stream import STREAM_KEY
@@ -154,6 +155,8 @@ async def scrub_stream(stores: TraceStores, subject: Subject, tomb: Tombstone) -
     if doomed:
         # XDEL only flags an entry: its bytes would stay in memory and in the AOF.
         await compact_stream(stores.redis, stores.stream_key)
+    # The user's audience index (ids only) goes too: not even when they had events remains.
+    await stores.redis.delete(index_key(audience_of(uid)))
     return kept
 
 
