@@ -262,3 +262,37 @@ async def test_a_recovered_client_that_also_resubscribes_with_after_gets_nothing
     sentinel = await publish(node, 1, "sentinel")
     await client.wait_for("event", 9)
     assert client.ids == before + away + after + sentinel
+
+
+async def test_a_replay_of_older_events_keeps_the_offset_so_recovery_repeats_nothing(
+    node: Node, js: StartJs
+) -> None:
+    """A subscribe with `after` sends events older than some the socket has: they carry the
+    newest id it has as their offset, so a later recovery neither repeats nor skips."""
+    publish_health = node.nexus.events.publish
+    older = [(await publish_health("system.health.check", {}, source="t")).id for _ in range(2)]
+    client = await js(node.url, node.token(Role.USER, "u1"))
+    await client.wait_for("connected")
+    await client.send("subscribe", {"types": ["system.alert"]})
+    alerts = await publish(node, 2, "alert")
+    await client.wait_for("event", 2)
+    await client.send("subscribe", {"types": ["system.health.check"], "after": "0-0"})
+    await client.wait_for("event", 4)
+    assert [e["rest"] for e in client.events[2:]] == [[alerts[-1]], [alerts[-1]]]
+    [key] = await sessions(node)
+
+    async def replay_noted_done() -> bool:
+        return not await node.nexus.redis.hexists(key, "replaying")
+
+    await eventually(replay_noted_done)
+    await client.command("drop", {"hold": True})
+    await client.wait_for("disconnected")
+    away = [
+        *await publish(node, 1, "away"),
+        (await publish_health("system.health.check", {}, source="t")).id,
+    ]
+    await client.command("reconnect")
+    assert (await client.wait_for("connected", 2))[1]["recovered"] is True
+    sentinel = await publish(node, 1, "sentinel")
+    await client.wait_for("event", 7)
+    assert client.ids == alerts + older + away + sentinel

@@ -31,11 +31,11 @@ MAX_BUFFERED_BYTES = 1 << 20
 MAX_QUEUED_PACKETS = 1000
 
 
-def event_packet(sio: SocketServer, event: Event) -> eio_packet.Packet:
+def event_packet(sio: SocketServer, event: Event, offset: str | None = None) -> eio_packet.Packet:
     """The Engine.IO message carrying `event` under its type, as `socket.on(type)` expects,
     with its id as the last argument: the offset a recovering client presents (recovery.py).
     The same for every recipient, so the packet is still built once per event."""
-    return sio.event_message(event.type, event.to_wire(), event.id)
+    return sio.event_message(event.type, event.to_wire(), offset or event.id)
 
 
 class Outcome(enum.Enum):
@@ -56,9 +56,10 @@ class Outgoing:
     frame: bytes
 
 
-def encode(sio: SocketServer, event: Event) -> Outgoing:
-    """The packet and frame that deliver `event` to any socket."""
-    packet = event_packet(sio, event)
+def encode(sio: SocketServer, event: Event, offset: str | None = None) -> Outgoing:
+    """The packet and frame that deliver `event` to any socket (with `offset` instead of
+    its id as the recovery offset, for a replayed event older than one sent before)."""
+    packet = event_packet(sio, event, offset)
     encoded = packet.encode()
     data = encoded.encode() if isinstance(encoded, str) else encoded
     return Outgoing(packet, text_frame(data))
@@ -186,7 +187,13 @@ class Fanout:
 
     async def send(self, subscriber: Subscriber, event: Event) -> None:
         """One event to one socket (a replay), after what was sent to it before."""
-        out = encode(self.sio, event)
+        order = event.order
+        if order > subscriber.sent_max:
+            subscriber.sent_max = order
+            out = encode(self.sio, event)
+        else:  # older than an event it has: its offset stays at that one
+            newest = subscriber.sent_max
+            out = encode(self.sio, event, f"{newest[0]}-{newest[1]}")
         wire = self.wires.get(subscriber.eio_sid)
         if wire is not None and wire.open():
             # A replay may be long: wait for the client to read rather than buffer it all.

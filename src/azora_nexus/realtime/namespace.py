@@ -329,12 +329,27 @@ class Realtime:
                 subscriber.buffer = subscriber.buffer if subscriber.buffer is not None else []
             self.registry.subscribe(subscriber, selector)
             owed = self._owed(subscriber, selector, after)
+            # Events older than one the socket has: its offset cannot say where it got to.
+            behind = after is not None and parse_event_id(after) < subscriber.sent_max
+            await self._save_subscribed(subscriber, selector, after, replaying=behind)
             if after is not None:
-                subscriber.replay = asyncio.create_task(
-                    replay(self.nexus.events, self.fanout, subscriber, selector, after, owed=owed)
+                work = replay(
+                    self.nexus.events, self.fanout, subscriber, selector, after, owed=owed
                 )
-            await self._save_subscribed(subscriber, selector, after)
+                subscriber.replay = asyncio.create_task(
+                    self._replayed(subscriber, work) if behind else work
+                )
         return {"ok": True, "subscribed": selector.names}
+
+    async def _replayed(self, subscriber: Subscriber, work: Coroutine[Any, Any, None]) -> None:
+        """Run a replay that goes behind the socket's offset; then it is recoverable again."""
+        await work
+        if self.sessions is not None and subscriber.pid:
+            try:
+                await self.sessions.replayed(subscriber.pid)
+            except Exception as exc:
+                logger.warning("socket %s: session not saved (%s)", subscriber.sid, exc)
+                subscriber.dirty = True
 
     def _owed(self, subscriber: Subscriber, selector: TypeSelector, after: str | None) -> Owed:
         """What a subscribe owes the socket (with `after`: after it, for a name the socket
@@ -353,7 +368,12 @@ class Realtime:
         return Owed.spans(spans)
 
     async def _save_subscribed(
-        self, subscriber: Subscriber, selector: TypeSelector, after: str | None
+        self,
+        subscriber: Subscriber,
+        selector: TypeSelector,
+        after: str | None,
+        *,
+        replaying: bool,
     ) -> None:
         """Note new subscriptions in the socket's session before the ack: each is owed
         events after `after`, or after the last event handed out live before it."""
@@ -361,11 +381,13 @@ class Realtime:
             return
         since = after if after is not None else self.fanout.through
         added = {name: since for name in selector.names if name not in subscriber.since}
-        if not added:
+        if not added and not (replaying and subscriber.since):
             return
         subscriber.since.update(added)
         try:
-            await self.sessions.subscribe(subscriber.pid, subscriber.principal.user_id, added)
+            await self.sessions.subscribe(
+                subscriber.pid, subscriber.principal.user_id, added, replaying=replaying
+            )
         except Exception as exc:
             logger.warning("socket %s: session not saved (%s)", subscriber.sid, exc)
             subscriber.dirty = True

@@ -31,6 +31,9 @@ from redis.typing import EncodableT, FieldT
 
 PREFIX = "azora:socket:"
 USER = "user"  # the session's binding to its user (`SessionStore.binding`)
+# Set while a replay sends the socket events older than others it has (a subscribe with
+# `after`): its offset then says too little, and a reconnect meanwhile is a fresh connect.
+REPLAYING = "replaying"
 TYPE = "t:"  # a subscribed type or pattern: `t:education.*` -> the id it is owed events after
 # A pid: 24 URL-safe characters, 144 random bits; anything else presented is ignored.
 PID = re.compile(r"[A-Za-z0-9_-]{24}")
@@ -58,6 +61,7 @@ class SavedSession:
 
     binding: str
     since: Mapping[str, str]
+    replaying: bool = False
 
 
 class SessionStore:
@@ -102,12 +106,17 @@ class SessionStore:
         since = {
             name[len(TYPE) :]: value for name, value in fields.items() if name.startswith(TYPE)
         }
-        return SavedSession(user, since)
+        return SavedSession(user, since, REPLAYING in fields)
 
-    async def subscribe(self, pid: str, user_id: str, since: Mapping[str, str]) -> None:
-        """Note newly subscribed names, each owed events after its id."""
+    async def subscribe(
+        self, pid: str, user_id: str, since: Mapping[str, str], *, replaying: bool = False
+    ) -> None:
+        """Note newly subscribed names, each owed events after its id (and, `replaying`,
+        that the session cannot be recovered until `replayed`)."""
         mapping: dict[FieldT, EncodableT] = {USER: self.binding(pid, user_id)}
         mapping |= {TYPE + name: value for name, value in since.items()}
+        if replaying:
+            mapping[REPLAYING] = "1"
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(session_key(pid), mapping=mapping)
             pipe.pexpire(session_key(pid), self._expiry_ms)
@@ -122,6 +131,10 @@ class SessionStore:
             pipe.hset(session_key(pid), mapping=mapping)
             pipe.pexpire(session_key(pid), self._expiry_ms)
             await pipe.execute()
+
+    async def replayed(self, pid: str) -> None:
+        """The replay that made the session unrecoverable is done."""
+        await self.redis.hdel(session_key(pid), REPLAYING)
 
     async def unsubscribe(self, pid: str, names: Iterable[str]) -> None:
         fields = [TYPE + name for name in names]

@@ -47,7 +47,12 @@ async def restore(
     with `offset`; None, with the socket left as it was, when that cannot be done in full."""
     try:
         saved = await store.load(pid)
-        if saved is None or not store.belongs(saved, pid, subscriber.principal.user_id):
+        # Unknown, expired, another user's, or it lost a replay half-way.
+        if (
+            saved is None
+            or saved.replaying
+            or not store.belongs(saved, pid, subscriber.principal.user_id)
+        ):
             return None
         selector = TypeSelector.parse(saved.since) if saved.since else None
         owed = Owed.after(saved.since, offset)

@@ -56,6 +56,9 @@ class Subscriber:
     # Per subscribed name, the id after which this socket gets every event of it (live or
     # replayed): a subscribe again with `after` owes it only what came before (owed.py).
     local_since: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # The newest event id sent to this socket: a replayed older event carries it as its
+    # offset, so the client's offset never goes back (recovery.py).
+    sent_max: tuple[int, int] = (0, 0)
 
     @property
     def subscribed(self) -> list[str]:
@@ -69,7 +72,10 @@ class Subscriber:
         if self.buffer is not None:
             self.buffer.append(event)
             return False
-        return not (self.windows and self.already_replayed(event))
+        if self.windows and self.already_replayed(event):
+            return False
+        self.sent_max = order  # live events come in id order
+        return True
 
     def already_replayed(self, event: Event) -> bool:
         if not self.windows:
