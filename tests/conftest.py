@@ -35,6 +35,13 @@ from tests.support.server import release_reserved_ports
 
 TEMPLATE_DB = "azora_test_template"
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
+# Tests register many users from 127.0.0.1; the per-address registration limit (10 an
+# hour by default) is exercised by tests/security/test_signup_flood.py with its own value.
+# Set in the environment so that nodes started as processes (`azora up`) get it too.
+os.environ.setdefault("AZORA_REGISTRATIONS_PER_ADDRESS", "1000000")
+# A sign-in delay longer than any test, so what a test sees refused does not depend on how
+# fast the machine is (the 1 s default could pass between two attempts on a loaded one).
+os.environ.setdefault("AZORA_LOGIN_DELAY_BASE_S", "60")
 _counter = itertools.count(1)
 
 

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     max_sockets_per_user: int = Field(
         default=20, ge=1, validation_alias="AZORA_MAX_SOCKETS_PER_USER"
     )
+    # Password hashing (auth/hashing.py): threads of each pool (sign-ups hash on one, sign-ins
+    # verify on the other; 0: half the CPUs, at least one) and jobs that may wait beyond
+    # them before requests are refused with 503.
+    password_workers: int = Field(default=0, ge=0, validation_alias="AZORA_PASSWORD_WORKERS")
+    password_queue: int = Field(default=16, ge=0, validation_alias="AZORA_PASSWORD_QUEUE")
+    # Registrations one address may make per window (auth/ratelimit.py), counted in Redis.
+    registrations_per_address: int = Field(
+        default=10, ge=1, validation_alias="AZORA_REGISTRATIONS_PER_ADDRESS"
+    )
+    registration_window_s: int = Field(
+        default=3600, ge=1, validation_alias="AZORA_REGISTRATION_WINDOW_S"
+    )
     # Sign-in (auth/ratelimit.py): past 5 failures an account's attempts from addresses that
     # never signed in to it wait this long after the last failure, doubling up to the max.
     login_delay_base_s: float = Field(

@@ -6,7 +6,7 @@
   x HistoryExpired (410: a read from before what retention keeps)
   x Conflict
     + InsufficientFunds · CurrencyMismatch · DuplicateKey
-  x BackendUnavailable
+  x BackendUnavailable · Overloaded (503 with Retry-After)
   x BackendStartError (a server could not be started; the CLI prints it as one line)
 """
 
@@ -107,6 +107,16 @@ class BackendUnavailable(NexusError):
     """A backend (PostgreSQL, Redis or MongoDB) did not answer in time."""
 
     code = "backend_unavailable"
+
+
+class Overloaded(NexusError):
+    """This node has too much of this work queued; try again shortly."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class BackendStartError(NexusError):

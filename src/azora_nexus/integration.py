@@ -90,7 +90,9 @@ class Integration:
         """A registered user (argon2id hash, `system.user.registered`); DuplicateKey if taken."""
         body = build(RegisterRequest, email=email, username=username, password=password)
         async with self.nexus.db.sessions() as session:
-            created = await users.register(session, body, secret=self.nexus.jwt_secret)
+            created = await users.register(
+                session, body, secret=self.nexus.jwt_secret, passwords=self.nexus.passwords
+            )
         return created.user
 
     async def create_course(

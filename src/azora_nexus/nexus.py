@@ -12,6 +12,7 @@ import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from azora_nexus.auth.hashing import Passwords
 from azora_nexus.auth.tokens import resolve_secret
 from azora_nexus.backends import BackendUrls, attach_backends, start_backends
 from azora_nexus.backends.supervision import RestartCounter
@@ -52,6 +53,7 @@ class Nexus:
     redis: Redis
     documents: Documents
     jwt_secret: str
+    passwords: Passwords  # argon2 on bounded pools of its own (auth/hashing.py)
     subject_key: bytes  # keys `system.user.erased`'s subjectHmac (domain/privacy/identity.py)
     cache: Cache
     metrics: NodeMetrics  # this node's Prometheus metrics, for `/metrics`
@@ -163,6 +165,8 @@ async def open_nexus(
             task = asyncio.create_task(payouts.run(), name="payout worker")
             stack.push_async_callback(stop_tasks, [task])
         jwt_secret = resolve_secret(settings)
+        passwords = Passwords.open(workers=settings.password_workers, queue=settings.password_queue)
+        stack.callback(passwords.close)
         erasure_key = subject_key(settings.erasure_key, jwt_secret)
         if background and erased.loaded:
             stores = TraceStores(
@@ -181,6 +185,7 @@ async def open_nexus(
             redis=redis,
             documents=documents,
             jwt_secret=jwt_secret,
+            passwords=passwords,
             subject_key=erasure_key,
             cache=cache,
             metrics=metrics,

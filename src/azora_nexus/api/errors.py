@@ -30,6 +30,7 @@ STATUS: dict[type[errors.NexusError], int] = {
     errors.Invalid: 422,
     errors.RateLimited: 429,
     errors.BackendUnavailable: 503,
+    errors.Overloaded: 503,
     errors.BackendStartError: 503,
 }
 

@@ -15,7 +15,7 @@ DESCRIPTIONS = {
     413: "body too large",
     422: "invalid input",
     429: "too many attempts",
-    503: "a backend is unavailable",
+    503: "a backend is unavailable, or this node is too busy (see Retry-After)",
 }
 
 

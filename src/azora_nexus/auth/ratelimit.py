@@ -56,6 +56,26 @@ return {0, 0}
 """
 
 
+REGISTER_PREFIX = "azora:register"
+
+
+async def count_registration(redis: Redis, address: str, *, limit: int, window_s: int) -> None:
+    """Count one registration from `address`; RateLimited (429, with how long to wait) past
+    `limit` in the window. Counted before the password is hashed, so a flood costs little."""
+    key = f"{REGISTER_PREFIX}:address:{address}"
+    async with redis.pipeline(transaction=True) as pipe:
+        # SET NX EX starts a window only when none is running; INCR counts within it.
+        pipe.set(key, 0, ex=window_s, nx=True)
+        pipe.incr(key)
+        pipe.pttl(key)
+        _, count, ttl_ms = await pipe.execute()
+    if int(count) > limit:
+        raise RateLimited(
+            "too many registrations from this address; try again later",
+            retry_after_s=max(int(ttl_ms), 0) / 1000,
+        )
+
+
 @dataclass(frozen=True)
 class LoginLimits:
     """How many failed attempts an address may make per window, and after how many an

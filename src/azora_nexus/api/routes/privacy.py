@@ -47,5 +47,6 @@ async def erase(
         password=body.password if body else None,
         address=request.client.host if request.client else "unknown",
         erased_users=nexus.erased,
+        passwords=nexus.passwords,
     )
     return Response(status_code=204)

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from azora_nexus.auth.hashing import Passwords
 from azora_nexus.auth.passwords import verify_password
 from azora_nexus.auth.ratelimit import LoginLimits, count_attempt
 from azora_nexus.auth.tokens import Principal, Role
@@ -53,14 +54,20 @@ _RECORD_HASHES = text(
 
 
 async def _confirm_password(
-    redis: Redis, user: User, password: str | None, *, address: str
+    redis: Redis,
+    user: User,
+    password: str | None,
+    *,
+    address: str,
+    passwords: Passwords | None,
 ) -> None:
     """Forbidden (403) for a wrong password: the bearer token is valid, so 401 (which
     tells a client to drop its session) would be the wrong answer."""
     if password is None:
         raise Invalid("password: required to erase your own account")
     attempt = await count_attempt(redis, user.email, address, LoginLimits())
-    if not await verify_password(user.password_hash, password):
+    verify = passwords.verify if passwords else verify_password
+    if not await verify(user.password_hash, password):
         raise Forbidden("the password does not match")
     await attempt.succeeded()
 
@@ -101,6 +108,7 @@ async def erase_user(
     password: str | None,
     address: str,
     erased_users: ErasedUsers | None = None,
+    passwords: Passwords | None = None,
 ) -> None:
     """After this returns, nothing Nexus keeps names the user, their tokens are refused on
     every node, the ledger still balances, and `system.user.erased` is on its way. NotFound
@@ -111,7 +119,7 @@ async def erase_user(
     if user is None:
         raise NotFound(f"no user {user_id}")
     if actor.role is not Role.ADMIN:
-        await _confirm_password(stores.redis, user, password, address=address)
+        await _confirm_password(stores.redis, user, password, address=address, passwords=passwords)
     subject_sha256 = subject_hash(user_id)
     if erased_users is not None:
         erased_users.hashes.add(subject_sha256)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from azora_nexus.auth.hashing import Passwords
 from azora_nexus.auth.passwords import hash_password, verify_password
 from azora_nexus.auth.ratelimit import LoginLimits, count_attempt
 from azora_nexus.auth.tokens import Principal, issue_token
@@ -66,6 +67,7 @@ async def register(
     body: RegisterRequest,
     *,
     secret: str,
+    passwords: Passwords | None = None,
     password_hash: str | None = None,
 ) -> AuthResponse:
     """A new user with an empty profile and a token; DuplicateKey (409) for a taken email or
@@ -76,7 +78,10 @@ async def register(
     cost seconds per hundred users. Sign-ups never pass it, so each real user gets its own salt.
     """
     if password_hash is None:
-        password_hash = await hash_password(body.password)
+        # A node hashes on its bounded pool (Overloaded, 503, when it is full).
+        password_hash = await (
+            passwords.hash(body.password) if passwords else hash_password(body.password)
+        )
     async with session.begin():
         user = User(email=body.email, username=body.username, password_hash=password_hash)
         user.profile = Profile()
@@ -107,6 +112,7 @@ async def login(
     address: str,
     secret: str,
     limits: LoginLimits | None = None,
+    passwords: Passwords | None = None,
 ) -> AuthResponse:
     """A token for the right email and password; Unauthorized (401) that never says which
     part was wrong; RateLimited (429) past the attempts allowed per account or address."""
@@ -127,7 +133,9 @@ async def login(
         )
     # Verified outside any transaction: the hash takes a while and holds no connection.
     usable = user is not None and user.is_active
-    if not await verify_password(user.password_hash if usable and user else None, body.password):
+    stored = user.password_hash if usable and user else None
+    verify = passwords.verify if passwords else verify_password
+    if not await verify(stored, body.password):
         raise Unauthorized(BAD_CREDENTIALS)
     assert user is not None
     public = public_user(user)
