@@ -64,10 +64,11 @@ def body(seq: int, total: int) -> dict[str, Any]:
     return event | {"type": "finance.transaction.completed", "userId": f"other-{seq % OTHERS}"}
 
 
-async def publish_all(redis_url: str, total: int, concurrency: int) -> None:
-    """Every event on the stream, `concurrency` appends in flight."""
+async def publish_all(redis_url: str, total: int, concurrency: int, maxlen: int) -> None:
+    """Every event on the stream (capped at `maxlen`, as the node caps it), `concurrency`
+    appends in flight."""
     redis = create_redis(redis_url, timeout_s=30)
-    stream = EventStream(redis, maxlen=STREAM_CAP)
+    stream = EventStream(redis, maxlen=maxlen)
     try:
         await stream.index_backlog()  # an empty stream: the audience index starts complete
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -203,7 +204,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with migrated_backends(base) as urls:
             started = time.perf_counter()
             assert urls.redis_url is not None
-            await publish_all(urls.redis_url, args.events, args.concurrency)
+            await publish_all(
+                urls.redis_url, args.events, args.concurrency, args.maxlen or STREAM_CAP
+            )
             publish_s = time.perf_counter() - started
             with serving(urls, args.maxlen or STREAM_CAP, Path(args.log)) as (url, secret):
                 assert urls.mongodb_uri is not None
