@@ -277,3 +277,39 @@ async def test_an_oversized_packet_closes_the_socket(node: Node, connect: Connec
     client.sio.on("disconnect", lambda *_: closed.set())
     await client.sio.emit("subscribe", {"types": ["system.alert"] * 20_000})
     await asyncio.wait_for(closed.wait(), 5)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_python_socketio_handlers_of_one_argument_get_every_event(
+    node: Node, transport: str
+) -> None:
+    """python-socketio cannot recover and passes a handler every argument: its events carry
+    no offset, so `def on(event)` (and a catch-all of `(name, event)`) works as always."""
+    sio = socketio.AsyncClient(reconnection=False)
+    got: list[dict[str, Any]] = []
+    caught: list[str] = []
+
+    async def on_alert(event: dict[str, Any]) -> None:
+        got.append(event)
+
+    async def on_any(name: str, event: dict[str, Any]) -> None:
+        caught.append(event["id"])
+
+    closed = asyncio.Event()
+    sio.on("system.alert", on_alert)
+    sio.on("*", on_any)
+    sio.on("disconnect", lambda *_: closed.set())
+    await sio.connect(node.url, auth={"token": node.token(Role.USER, "u1")}, transports=[transport])
+    try:
+        ack = await sio.call("subscribe", {"types": ["system.alert"]}, timeout=5)
+        assert ack["ok"] is True
+        sent = [await alert(node, f"plain {n}") for n in range(3)]
+        async with asyncio.timeout(10):
+            while len(got) < 3:
+                await asyncio.sleep(0.02)
+        assert [e["id"] for e in got] == [e.id for e in sent]
+        assert caught == []  # a named handler took them all
+    finally:
+        # From the server: a client-side close leaves a long-poll open until the next ping.
+        await node.sio.disconnect(sio.get_sid())
+        await asyncio.wait_for(closed.wait(), 5)

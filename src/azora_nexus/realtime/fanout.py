@@ -31,11 +31,14 @@ MAX_BUFFERED_BYTES = 1 << 20
 MAX_QUEUED_PACKETS = 1000
 
 
-def event_packet(sio: SocketServer, event: Event, offset: str | None = None) -> eio_packet.Packet:
+def event_packet(
+    sio: SocketServer, event: Event, offset: str | None = None, *, tagged: bool = True
+) -> eio_packet.Packet:
     """The Engine.IO message carrying `event` under its type, as `socket.on(type)` expects,
-    with its id as the last argument: the offset a recovering client presents (recovery.py).
-    The same for every recipient, so the packet is still built once per event."""
-    return sio.event_message(event.type, event.to_wire(), offset or event.id)
+    with its id as the last argument when `tagged`: the offset a recovering client presents
+    (recovery.py; clients.py says who is not tagged). The same for every recipient of a
+    kind, so the packet is still built at most twice per event."""
+    return sio.event_message(event.type, event.to_wire(), (offset or event.id) if tagged else None)
 
 
 class Outcome(enum.Enum):
@@ -56,10 +59,12 @@ class Outgoing:
     frame: bytes
 
 
-def encode(sio: SocketServer, event: Event, offset: str | None = None) -> Outgoing:
+def encode(
+    sio: SocketServer, event: Event, offset: str | None = None, *, tagged: bool = True
+) -> Outgoing:
     """The packet and frame that deliver `event` to any socket (with `offset` instead of
     its id as the recovery offset, for a replayed event older than one sent before)."""
-    packet = event_packet(sio, event, offset)
+    packet = event_packet(sio, event, offset, tagged=tagged)
     encoded = packet.encode()
     data = encoded.encode() if isinstance(encoded, str) else encoded
     return Outgoing(packet, text_frame(data))
@@ -93,12 +98,17 @@ class Fanout:
             if not recipients:
                 self.through = event.id
                 continue
-            out = encode(self.sio, event)
+            outs: dict[bool, Outgoing] = {}  # tagged with its offset or not (clients.py)
             order = event.order
             written = queued = dropped = 0
             for subscriber in recipients:
                 if not subscriber.admit(event, order):
                     continue
+                out = outs.get(subscriber.offsets)
+                if out is None:
+                    out = outs[subscriber.offsets] = encode(
+                        self.sio, event, tagged=subscriber.offsets
+                    )
                 # The common case stays synchronous: no coroutine per recipient.
                 wire = wire_of(subscriber.eio_sid)
                 outcome = (
@@ -190,10 +200,10 @@ class Fanout:
         order = event.order
         if order > subscriber.sent_max:
             subscriber.sent_max = order
-            out = encode(self.sio, event)
+            out = encode(self.sio, event, tagged=subscriber.offsets)
         else:  # older than an event it has: its offset stays at that one
             newest = subscriber.sent_max
-            out = encode(self.sio, event, f"{newest[0]}-{newest[1]}")
+            out = encode(self.sio, event, f"{newest[0]}-{newest[1]}", tagged=subscriber.offsets)
         wire = self.wires.get(subscriber.eio_sid)
         if wire is not None and wire.open():
             # A replay may be long: wait for the client to read rather than buffer it all.

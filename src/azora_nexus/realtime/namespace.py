@@ -18,6 +18,7 @@ from azora_nexus.domain.privacy.identity import subject_hash, subject_hmac
 from azora_nexus.errors import Forbidden, Invalid, NexusError, Unauthorized
 from azora_nexus.events.envelope import Event, now_ms, parse_event_id
 from azora_nexus.events.taxonomy import TypeSelector
+from azora_nexus.realtime.clients import takes_offsets
 from azora_nexus.realtime.engine import SocketServer, record_websockets
 from azora_nexus.realtime.expiry import Expiries
 from azora_nexus.realtime.fanout import Fanout
@@ -218,11 +219,15 @@ class Realtime:
             )
         eio_sid = self.sio.eio_sid_of(sid)
         subscriber = Subscriber(
-            sid=sid, eio_sid=eio_sid, principal=principal, expires_at_s=expires_at_s
+            sid=sid,
+            eio_sid=eio_sid,
+            principal=principal,
+            expires_at_s=expires_at_s,
+            offsets=takes_offsets(environ.get("QUERY_STRING", "")),
         )
         self.registry.add(subscriber)
         self.expiries.add(sid, expires_at_s)
-        if self.sessions is not None:
+        if self.sessions is not None and subscriber.offsets:
             await self._recover(subscriber, auth)
 
     async def _recover(self, subscriber: Subscriber, auth: object) -> None:

@@ -51,6 +51,8 @@ class Subscriber:
     # name the id it is owed events after, as kept in Redis (empty: nothing kept yet);
     # `dirty` when a write of it may have failed (the node writes it whole again).
     pid: str = ""
+    # False for a client that cannot recover (clients.py): its events carry no offset.
+    offsets: bool = True
     since: dict[str, str] = field(default_factory=dict)
     dirty: bool = False
     # Per subscribed name, the id after which this socket gets every event of it (live or
