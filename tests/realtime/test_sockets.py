@@ -289,8 +289,12 @@ async def test_python_socketio_handlers_of_one_argument_get_every_event(
     got: list[dict[str, Any]] = []
     caught: list[str] = []
 
+    three = asyncio.Event()
+
     async def on_alert(event: dict[str, Any]) -> None:
         got.append(event)
+        if len(got) == 3:
+            three.set()
 
     async def on_any(name: str, event: dict[str, Any]) -> None:
         caught.append(event["id"])
@@ -304,9 +308,7 @@ async def test_python_socketio_handlers_of_one_argument_get_every_event(
         ack = await sio.call("subscribe", {"types": ["system.alert"]}, timeout=5)
         assert ack["ok"] is True
         sent = [await alert(node, f"plain {n}") for n in range(3)]
-        async with asyncio.timeout(10):
-            while len(got) < 3:
-                await asyncio.sleep(0.02)
+        await asyncio.wait_for(three.wait(), 10)
         assert [e["id"] for e in got] == [e.id for e in sent]
         assert caught == []  # a named handler took them all
     finally:
