@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from azora_nexus.backends.private import create_password
 from azora_nexus.backends.redis import EmbeddedRedis
 from azora_nexus.cache import CacheOptions, keys, open_cache
 from azora_nexus.cache.breaker import Admission, Breaker
@@ -92,11 +93,13 @@ async def test_a_node_started_while_redis_is_down_serves_from_postgres_then_cach
     tmp_path: Path, probe: ProbeTable
 ) -> None:
     port = reserve_port()
-    url = f"redis://127.0.0.1:{port}/0"
+    server = RedisOnPort(tmp_path / "redis", port)
+    # The password the server will require, made before it exists (as its first start would).
+    server.password_path.parent.mkdir(mode=0o700, parents=True)
+    url = f"redis://:{create_password(server.password_path)}@127.0.0.1:{port}/0"
     key = probe_key(2)
     async with open_cache(url, CacheOptions(retry_s=0.2)) as cache:
         down = [await cache.read_through(key, lambda: probe.version(2)) for _ in range(5)]
-        server = RedisOnPort(tmp_path / "redis", port)
         await server.start()
         try:
             async with asyncio.timeout(10):
