@@ -197,6 +197,9 @@ class EngineSession:
     connected: ClassVar[bool] = True
 
     def write_packet(self, pkt: eio_packet.Packet) -> None:
+        """Write one packet to the client: the one hook a session class must give (the
+        direct websocket session, direct.py); not an ABC, so its uvicorn base keeps its
+        metaclass."""
         raise NotImplementedError
 
     async def send(self, pkt: eio_packet.Packet) -> None:
