@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from functools import partial
 
+import pytest
 from redis.asyncio import Redis
 
 from azora_nexus.config import Settings
@@ -102,6 +103,42 @@ async def test_archive_reads_in_id_order_not_string_order(settings: Settings) ->
         await archive.store(events)
         found = await archive.read(after="5-9", before=None, events_filter=EventFilter(), limit=10)
         assert [e.id for e in found] == ["5-10", "5-100"]
+
+
+@pytest.mark.parametrize(
+    "events_filter",
+    [
+        EventFilter(),
+        EventFilter(types=TypeSelector.parse(["system.*"])),
+        EventFilter(viewer="u1"),
+        EventFilter(user_id="u1"),
+        EventFilter(types=TypeSelector.parse(["system.alert"]), viewer="u1"),
+    ],
+    ids=["everyone", "typed", "viewer", "user", "typed-viewer"],
+)
+async def test_archive_reads_up_to_before_within_its_millisecond(
+    settings: Settings, events_filter: EventFilter
+) -> None:
+    """A resume reads the archive up to the stream's oldest entry, which often shares its
+    millisecond with the newest archived one: that one must not be lost, whatever index
+    the filter's query goes through."""
+    from azora_nexus.events.envelope import Event
+
+    async with open_documents(settings.mongodb_uri or "") as documents:
+        archive = Archive(documents)
+        await archive.create_indexes()
+        await archive.backfill_audience()  # as a node does at start: reads use `aud`
+        ids = ["5-0", "6-0", "7-0", "7-1", "7-2", "8-0"]
+        await archive.store(
+            [
+                Event(
+                    id=i, type="system.alert", payload={}, source="t", timestamp_ms=5, user_id="u1"
+                )
+                for i in ids
+            ]
+        )
+        found = await archive.read(after="5-0", before="7-2", events_filter=events_filter, limit=10)
+        assert [e.id for e in found] == ["6-0", "7-0", "7-1"]
 
 
 async def _archived_at_least(nexus: Nexus, count: int) -> bool:

@@ -79,12 +79,16 @@ def selectors(
 
 
 def _range(after: str | None, before: str | None) -> dict[str, Any]:
-    """A plain range on `ms` (what the index serves best); the seq edges are cut in Python."""
+    """A plain range on `ms` (what the index serves best); the seq edges are cut in Python.
+
+    The upper bound is `$lt` the next millisecond, never `$lte`: SecantusDB 0.7.0b3 treats
+    `$lte` on a field after an equality prefix of a compound index (`aud`, `type`) as `$lt`,
+    which dropped the events sharing `before`'s millisecond from a user's resume."""
     bounds: dict[str, int] = {}
     if after is not None:
         bounds["$gte"] = parse_event_id(after)[0]
     if before is not None:
-        bounds["$lte"] = parse_event_id(before)[0]
+        bounds["$lt"] = parse_event_id(before)[0] + 1
     return {"ms": bounds} if bounds else {}
 
 
