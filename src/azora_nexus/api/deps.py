@@ -17,6 +17,12 @@ from azora_nexus.nexus import Nexus
 bearer = HTTPBearer(auto_error=False)
 
 
+def authenticate(nexus: Nexus, token: str) -> Principal:
+    """The caller `token` names: Unauthorized when it is invalid or its user was erased.
+    The one check of a bearer token, for FastAPI's routes and the lean paths alike."""
+    return refuse_erased(nexus.erased, read_token(nexus.jwt_secret, token))
+
+
 # Every dependency is `async def`: FastAPI runs a plain `def` one in a worker thread, a
 # thread hop per request that cost more than the rest of a cached read's dependencies.
 async def get_nexus(request: Request) -> Nexus:
@@ -42,8 +48,7 @@ async def get_principal(
     """The caller named by a valid bearer token of a user not erased; 401 otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
-    principal = read_token(nexus.jwt_secret, credentials.credentials)
-    return refuse_erased(nexus.erased, principal)
+    return authenticate(nexus, credentials.credentials)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -2,8 +2,8 @@
 
 Measured (`python -m bench.ledger_bench --vs-pgledger --profile`): with transfers
 group-committed, FastAPI's middleware, route matching and dependency injection cost the
-node more CPU than the transfer. This path keeps what the route does: the token (HS256,
-erased users from memory), the body validated by the route's own model, one call of
+node more CPU than the transfer. This path keeps what the route does: the token
+(deps.authenticate), the body validated by the route's own model, one call of
 `ledger.transfers.transfer`, the answer serialised by the route's response model (201),
 domain errors rendered by FastAPI's own handlers, and the request counted in the metrics
 under the route's template. Anything it does not take exactly as the happy path expects
@@ -14,20 +14,23 @@ answer is the FastAPI route's own.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from fastapi import FastAPI
 from pydantic import ValidationError
-from starlette.requests import Request
 
-from azora_nexus.api.lean import ASGIApp, Receive, Scope, Send
-from azora_nexus.auth.tokens import read_token
+from azora_nexus.api.deps import authenticate
+from azora_nexus.api.lean_base import (
+    LeanRoute,
+    Receive,
+    Scope,
+    Send,
+    bearer_credentials,
+    send_json,
+)
 from azora_nexus.domain.ledger import transfers
 from azora_nexus.domain.ledger.schemas import TransferRequest
-from azora_nexus.domain.privacy.revocation import refuse_erased
 from azora_nexus.nexus import Nexus
 
 PATH = "/api/wallets/transfer"
@@ -38,16 +41,15 @@ MAX_BODY_BYTES = 4096
 def _parts(headers: list[tuple[bytes, bytes]]) -> tuple[str, int] | None:
     """The bearer token and body length of a JSON request this path takes, else None."""
     token: str | None = None
+    seen = False
     length: int | None = None
     json = False
     for name, value in headers:
         if name == b"authorization":
-            if token is not None:
+            if seen:
                 return None
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not credentials or credentials.strip() != credentials:
-                return None
-            token = credentials
+            seen = True
+            token = bearer_credentials(value)
         elif name == b"content-length":
             if length is not None or not value.isdigit() or int(value) > MAX_BODY_BYTES:
                 return None
@@ -93,16 +95,15 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-class LeanTransfers:
+class LeanTransfers(LeanRoute):
     """ASGI app: the lean path for a plain transfer, `app` for everything else."""
 
-    def __init__(self, api: FastAPI, app: ASGIApp) -> None:
-        self.api = api
-        self.app = app
+    method = "POST"
+    template = PATH
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         taken = scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == PATH
-        nexus: Nexus | None = getattr(self.api.state, "nexus", None) if taken else None
+        nexus = self.nexus() if taken else None
         parts = _parts(scope["headers"]) if nexus is not None else None
         if nexus is None or parts is None:
             await self.app(scope, receive, send)
@@ -130,36 +131,12 @@ class LeanTransfers:
         started = time.perf_counter()
         status = 201
         try:
-            actor = refuse_erased(nexus.erased, read_token(nexus.jwt_secret, token))
+            actor = authenticate(nexus, token)
             async with nexus.db.sessions() as session:
                 posted = await transfers.transfer(session, body, actor=actor)
         except Exception as exc:  # rendered as FastAPI renders it, by the same handler
             status = await self.render_error(scope, receive, send, exc)
         else:
-            answer = posted.model_dump_json(by_alias=True).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 201,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", b"%d" % len(answer)),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": answer})
+            await send_json(send, 201, posted.model_dump_json(by_alias=True).encode())
         finally:
-            metrics = nexus.metrics
-            metrics.http_requests.labels("POST", PATH, str(status)).inc()
-            metrics.http_latency.labels("POST", PATH).observe(time.perf_counter() - started)
-
-    async def render_error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> int:
-        """Answer `exc` with the app's handler for it (as LeanReads does); its status."""
-        handlers = self.api.exception_handlers
-        handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
-        if handler is None:
-            raise exc
-        answer = handler(Request(scope, receive), exc)
-        response = await answer if inspect.isawaitable(answer) else answer
-        await response(scope, receive, send)
-        return int(response.status_code)
+            self.count(nexus, status, started)
