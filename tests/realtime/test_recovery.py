@@ -192,8 +192,8 @@ async def test_session_of_another_user_is_not_restored(
     assert other.ids == [marker.id]  # the owner's subscription did not come with the pid
     assert owner.ids == sentinel
     # Still the owner's (bound to it by an HMAC: the user id itself is not kept).
-    assert node.realtime.sessions is not None
-    binding = node.realtime.sessions.binding(pid, "owner")
+    assert node.realtime.sessions.store is not None
+    binding = node.realtime.sessions.store.binding(pid, "owner")
     assert await node.nexus.redis.hget(key, "user") == binding.encode()
     assert "owner" not in repr(await node.nexus.redis.hgetall(key))
 

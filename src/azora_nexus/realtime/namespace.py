@@ -1,14 +1,13 @@
 """The Socket.IO handlers: connect, subscribe (with resume), unsubscribe, ping, refresh,
-disconnect; and the closing of sockets whose token expired or whose user was erased."""
+disconnect; and the closing of sockets whose token expired or whose user was erased.
+Each socket's recovery session is kept in step with them by session_keeper.py."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Container, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
@@ -24,16 +23,13 @@ from azora_nexus.realtime.expiry import Expiries
 from azora_nexus.realtime.fanout import Fanout
 from azora_nexus.realtime.heartbeat import Heartbeat
 from azora_nexus.realtime.owed import Owed, Span
-from azora_nexus.realtime.recovery import SessionStore, new_pid
 from azora_nexus.realtime.replay import replay
-from azora_nexus.realtime.restore import Restored, restore
+from azora_nexus.realtime.session_keeper import SessionKeeper
 from azora_nexus.realtime.subscriptions import Registry, Subscriber
 from azora_nexus.realtime.wire import Wires
 
 if TYPE_CHECKING:
     from azora_nexus.nexus import Nexus
-
-logger = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
 # Announced when a user's data is erased (payload: subjectHmac, never the id).
@@ -80,13 +76,11 @@ class Realtime:
         self.heartbeat = Heartbeat(sio.eio.ping_interval, sio.eio.ping_timeout)
         self.expiries = Expiries(self.expire)
         self.nexus: Nexus | None = None
-        self.sessions: SessionStore | None = None  # while serving, with recovery on
-        # Restored sockets whose replay starts once their CONNECT is answered, by sid.
-        self.restored: dict[str, Restored] = {}
-        sio.on_connected = self.on_connected
         # Tasks of this node's sockets (a direct session's handlers, its close): kept
         # referenced until done.
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.sessions = SessionKeeper(sio, self.registry, self.fanout, self.spawn)
+        sio.on_connected = self.sessions.on_connected
         for event, handler in {
             "connect": self.on_connect,
             "disconnect": self.on_disconnect,
@@ -106,20 +100,13 @@ class Realtime:
         nexus.tailer.add_listener(self.disconnect_erased)
         nexus.erased.listeners.append(self.close_erased)
         self.fanout.through = nexus.tailer.position
-        store = SessionStore(
-            nexus.redis, nexus.settings.socket_recovery_ttl_s, nexus.jwt_secret.encode()
-        )
-        self.sessions = store if store.enabled else None
-        tasks = [asyncio.create_task(self.heartbeat.run(), name="socket pings")]
-        if self.sessions is not None:
-            tasks.append(asyncio.create_task(self.keep_sessions(), name="socket sessions"))
+        pings = asyncio.create_task(self.heartbeat.run(), name="socket pings")
         try:
-            yield
+            async with self.sessions.serving(nexus):
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self.sessions = None
+            pings.cancel()
+            await asyncio.gather(pings, return_exceptions=True)
             self.expiries.close()
             nexus.erased.listeners.remove(self.close_erased)
             nexus.tailer.remove_listener(self.disconnect_erased)
@@ -128,23 +115,6 @@ class Realtime:
                 if subscriber.replay is not None:
                     subscriber.replay.cancel()
             self.nexus = None
-
-    async def keep_sessions(self) -> None:
-        """Keep the recovery sessions of this node's sockets from expiring while they are
-        connected, and write again whole those whose last write may have failed."""
-        while self.sessions is not None:
-            store = self.sessions
-            await asyncio.sleep(store.refresh_s)
-            try:
-                kept = [s for s in self.registry.sockets.values() if s.since]
-                for subscriber in [s for s in kept if s.dirty]:
-                    await store.save(subscriber.pid, subscriber.principal.user_id, subscriber.since)
-                    subscriber.dirty = False
-                await store.keep([s.pid for s in kept])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("could not keep socket sessions (%s)", exc)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` as a task of this node's sockets."""
@@ -188,9 +158,8 @@ class Realtime:
             return  # closed already (an erasure is heard by NOTIFY and on the stream)
         # Out of the registry first: no event reaches it while the packets go out.
         subscriber = self._forget(sid)
-        if subscriber is not None and subscriber.pid and self.sessions is not None:
-            # Closed on purpose: a reconnect must not bring it back.
-            self.spawn(self._quietly(self.sessions.forget(subscriber.pid)))
+        if subscriber is not None:
+            self.sessions.end(subscriber)
         await self.sio.emit(CLOSING, {"code": code, "message": message}, to=sid)
         await self.sio.disconnect(sid)
 
@@ -227,51 +196,11 @@ class Realtime:
         )
         self.registry.add(subscriber)
         self.expiries.add(sid, expires_at_s)
-        if self.sessions is not None and subscriber.offsets:
-            await self._recover(subscriber, auth)
-
-    async def _recover(self, subscriber: Subscriber, auth: object) -> None:
-        """Connection state recovery: restore the session the client presents (`pid`,
-        `offset`), or give it a new one; the CONNECT answer carries its `pid`."""
-        assert self.sessions is not None
-        assert self.nexus is not None
-        pid = auth.get("pid") if isinstance(auth, dict) else None
-        offset = auth.get("offset") if isinstance(auth, dict) else None
-        restored = None
-        if isinstance(pid, str) and (offset is None or isinstance(offset, str)):
-            restored = await restore(
-                self.sessions, self.nexus.events, self.registry, subscriber, pid=pid, offset=offset
-            )
-        if restored is None:
-            subscriber.pid = new_pid()
-        else:
-            self.restored[subscriber.sid] = restored
-        self.sio.connect_answers[subscriber.sid] = {"pid": subscriber.pid}
-
-    async def on_connected(self, sid: str) -> None:
-        """The CONNECT was answered: a restored socket's missed events go out now."""
-        restored = self.restored.pop(sid, None)
-        subscriber = self.registry.get(sid)
-        if restored is None or subscriber is None or self.nexus is None:
-            return
-        if not restored.selector.names:
-            return
-        subscriber.replay = asyncio.create_task(
-            replay(
-                self.nexus.events,
-                self.fanout,
-                subscriber,
-                restored.selector,
-                restored.owed.start,
-                first=restored.first,
-                owed=restored.owed,
-                on_failure=partial(self.fanout.cut, subscriber),
-            )
-        )
+        await self.sessions.open(subscriber, auth)
 
     def _forget(self, sid: str) -> Subscriber | None:
         """Take the socket out of this node's registry (and its replay, its expiry)."""
-        self.restored.pop(sid, None)
+        self.sessions.discard(sid)
         subscriber = self.registry.remove(sid)
         if subscriber is not None:
             self.expiries.discard(sid, subscriber.expires_at_s)
@@ -281,17 +210,8 @@ class Realtime:
 
     async def on_disconnect(self, sid: str, *_: object) -> None:
         subscriber = self._forget(sid)
-        if subscriber is not None and subscriber.since and self.sessions is not None:
-            # The client may come back, here or elsewhere: its session stays for the TTL.
-            self.spawn(self._quietly(self.sessions.linger(subscriber.pid)))
-
-    @staticmethod
-    async def _quietly(write: Coroutine[Any, Any, Any]) -> None:
-        """A session write nobody waits for: a failure is logged (the TTL cleans up)."""
-        try:
-            await write
-        except Exception as exc:
-            logger.warning("socket session write failed (%s)", exc)
+        if subscriber is not None:
+            self.sessions.linger(subscriber)
 
     async def on_refresh(self, sid: str, data: object = None) -> Ack:
         """Replace the socket's token with a newer one of the same user, not erased: the
@@ -336,25 +256,15 @@ class Realtime:
             owed = self._owed(subscriber, selector, after)
             # Events older than one the socket has: its offset cannot say where it got to.
             behind = after is not None and parse_event_id(after) < subscriber.sent_max
-            await self._save_subscribed(subscriber, selector, after, replaying=behind)
+            await self.sessions.subscribed(subscriber, selector.names, after, replaying=behind)
             if after is not None:
                 work = replay(
                     self.nexus.events, self.fanout, subscriber, selector, after, owed=owed
                 )
                 subscriber.replay = asyncio.create_task(
-                    self._replayed(subscriber, work) if behind else work
+                    self.sessions.replayed(subscriber, work) if behind else work
                 )
         return {"ok": True, "subscribed": selector.names}
-
-    async def _replayed(self, subscriber: Subscriber, work: Coroutine[Any, Any, None]) -> None:
-        """Run a replay that goes behind the socket's offset; then it is recoverable again."""
-        await work
-        if self.sessions is not None and subscriber.pid:
-            try:
-                await self.sessions.replayed(subscriber.pid)
-            except Exception as exc:
-                logger.warning("socket %s: session not saved (%s)", subscriber.sid, exc)
-                subscriber.dirty = True
 
     def _owed(self, subscriber: Subscriber, selector: TypeSelector, after: str | None) -> Owed:
         """What a subscribe owes the socket (with `after`: after it, for a name the socket
@@ -372,31 +282,6 @@ class Realtime:
             subscriber.local_since[name] = start if had is None else min(had, start)
         return Owed.spans(spans)
 
-    async def _save_subscribed(
-        self,
-        subscriber: Subscriber,
-        selector: TypeSelector,
-        after: str | None,
-        *,
-        replaying: bool,
-    ) -> None:
-        """Note new subscriptions in the socket's session before the ack: each is owed
-        events after `after`, or after the last event handed out live before it."""
-        if self.sessions is None or not subscriber.pid:
-            return
-        since = after if after is not None else self.fanout.through
-        added = {name: since for name in selector.names if name not in subscriber.since}
-        if not added and not (replaying and subscriber.since):
-            return
-        subscriber.since.update(added)
-        try:
-            await self.sessions.subscribe(
-                subscriber.pid, subscriber.principal.user_id, added, replaying=replaying
-            )
-        except Exception as exc:
-            logger.warning("socket %s: session not saved (%s)", subscriber.sid, exc)
-            subscriber.dirty = True
-
     async def on_unsubscribe(self, sid: str, data: object = None) -> Ack:
         subscriber = self.registry.get(sid)
         if subscriber is None:
@@ -408,14 +293,7 @@ class Realtime:
         self.registry.unsubscribe(subscriber, selector)
         for name in selector.names:
             subscriber.local_since.pop(name, None)
-        dropped = [name for name in selector.names if subscriber.since.pop(name, None)]
-        if dropped and self.sessions is not None:
-            async with subscriber.lock:
-                try:
-                    await self.sessions.unsubscribe(subscriber.pid, dropped)
-                except Exception as exc:
-                    logger.warning("socket %s: session not saved (%s)", subscriber.sid, exc)
-                    subscriber.dirty = True
+        await self.sessions.unsubscribed(subscriber, selector.names)
         return {"ok": True, "unsubscribed": selector.names, "subscribed": subscriber.subscribed}
 
     async def on_ping(self, sid: str, *_: object) -> Ack:
