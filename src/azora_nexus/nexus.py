@@ -27,6 +27,7 @@ from azora_nexus.domain.ledger.group_commit import GroupCommit, bind_group_commi
 from azora_nexus.domain.ledger.payouts import PayoutWorker
 from azora_nexus.domain.privacy.erasure import reconcile_erasures
 from azora_nexus.domain.privacy.identity import subject_key
+from azora_nexus.domain.privacy.pending import keep_finishing
 from azora_nexus.domain.privacy.revocation import CHANNEL as ERASED_CHANNEL
 from azora_nexus.domain.privacy.revocation import ErasedUsers
 from azora_nexus.domain.privacy.traces import TraceStores
@@ -177,7 +178,8 @@ async def open_nexus(
                 subject_key=erasure_key,
             )
             reconcile = asyncio.create_task(_reconcile(stores), name="erasure reconciliation")
-            stack.push_async_callback(stop_tasks, [reconcile])
+            finishing = asyncio.create_task(keep_finishing(stores), name="erasure traces")
+            stack.push_async_callback(stop_tasks, [reconcile, finishing])
         yield Nexus(
             settings=settings,
             urls=urls,

@@ -19,7 +19,7 @@ from azora_nexus.domain.ledger.models import (
     Wallet,
 )
 from azora_nexus.domain.marketplace.models import Application, Contract, Job
-from azora_nexus.domain.privacy.models import ErasedUser
+from azora_nexus.domain.privacy.models import ErasedUser, PendingTraces
 from azora_nexus.domain.users.models import Profile, User
 from azora_nexus.epochs import Epoch
 from azora_nexus.events.models import OutboxEvent
@@ -41,6 +41,7 @@ __all__ = [
     "Lesson",
     "OutboxEvent",
     "PayoutJob",
+    "PendingTraces",
     "Profile",
     "SystemAccount",
     "User",

@@ -3,8 +3,9 @@
 The order: check who asks, confirm the password (counted like a sign-in attempt, so the
 route cannot be used to guess it), refuse the user's tokens on this node, erase the rows
 and record the erasure in one transaction (rows.py, revocation.py: every node refuses the
-tokens from its commit on), then the traces outside PostgreSQL (traces.py), and last
-Redis's append-only file is rewritten so they leave its disk too. This node
+tokens from its commit on) with the work left outside it (pending.py), then the traces
+outside PostgreSQL (traces.py), and last Redis's append-only file is rewritten so they leave
+its disk too; a backend failing meanwhile leaves that work to be retried. This node
 refuses the tokens before the commit so that no request slips in between; if the
 transaction fails, the refusal is taken back.
 """
@@ -15,7 +16,6 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -29,6 +29,7 @@ from azora_nexus.auth.ratelimit import LoginLimits, count_attempt
 from azora_nexus.auth.tokens import Principal, Role
 from azora_nexus.domain.privacy.identity import Subject, subject_hash, subject_hmac
 from azora_nexus.domain.privacy.models import ErasedUser
+from azora_nexus.domain.privacy.pending import finish_traces, record_pending
 from azora_nexus.domain.privacy.revocation import (
     ERASED_KEY,
     ErasedUsers,
@@ -37,7 +38,7 @@ from azora_nexus.domain.privacy.revocation import (
 )
 from azora_nexus.domain.privacy.rights import require_self_or_admin
 from azora_nexus.domain.privacy.rows import Erased, erase_rows
-from azora_nexus.domain.privacy.traces import TraceStores, rewrite_aof, scrub_traces
+from azora_nexus.domain.privacy.traces import TraceStores, rewrite_aof
 from azora_nexus.domain.users.models import User
 from azora_nexus.errors import Forbidden, Invalid, NotFound
 
@@ -79,7 +80,7 @@ def _sqlstate(exc: DBAPIError) -> str | None:
 
 async def _erase_in_transaction(
     stores: TraceStores, user_id: uuid.UUID, requested_by: Role
-) -> tuple[Subject, datetime, Erased]:
+) -> Erased:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with stores.db.transaction() as session:
@@ -93,7 +94,8 @@ async def _erase_in_transaction(
                     session, subject, requested_by=requested_by, subject_key=stores.subject_key
                 )
                 await record_erased(session, user_id)
-                return erased.subject, user.created_at, erased
+                record_pending(session, erased, user.created_at)
+                return erased
         except DBAPIError as exc:
             if attempt == ATTEMPTS or _sqlstate(exc) not in RETRYABLE_SQLSTATES:
                 raise
@@ -124,7 +126,7 @@ async def erase_user(
     if erased_users is not None:
         erased_users.hashes.add(subject_sha256)
     try:
-        subject, created_at, erased = await _erase_in_transaction(stores, user_id, actor.role)
+        erased = await _erase_in_transaction(stores, user_id, actor.role)
     except BaseException:
         # A concurrent erasure of the same user may have won: its mark must stay.
         async with stores.db.sessions() as session:
@@ -132,8 +134,8 @@ async def erase_user(
                 erased_users.hashes.discard(subject_sha256)
         raise
     await mark_erased(stores.redis, user_id)
-    await scrub_traces(stores, subject, erased.tombstone, since=created_at)
-    await rewrite_aof(stores)
+    # A backend failing now answers 503, and the traces are removed once it is back.
+    await finish_traces(stores, erased.tombstone.id)
 
 
 @dataclass(frozen=True)
@@ -202,12 +204,10 @@ async def reapply_erasures(stores: TraceStores, *, batch: int = 1000) -> int:
         for user_id in chunk:
             if remembered.names(user_id, stores.subject_key):
                 try:
-                    subject, created_at, erased = await _erase_in_transaction(
-                        stores, user_id, Role.ADMIN
-                    )
+                    erased = await _erase_in_transaction(stores, user_id, Role.ADMIN)
                 except NotFound:  # another node (a worker beside this one) got there first
                     continue
-                await scrub_traces(stores, subject, erased.tombstone, since=created_at)
+                await finish_traces(stores, erased.tombstone.id, rewrite=False)
                 again += 1
     if again:
         await rewrite_aof(stores)

@@ -127,9 +127,13 @@ async def _stream_end(stores: TraceStores) -> str | None:
     return _text(info["last-generated-id"])
 
 
-async def scrub_stream(stores: TraceStores, subject: Subject, tomb: Tombstone) -> list[Event]:
+async def scrub_stream(
+    stores: TraceStores, subject: Subject, tomb: Tombstone, *, compact: bool = False
+) -> list[Event]:
     """Delete every stream entry naming the user; the scrubbed copies of those that were
-    for someone else, for the archive."""
+    for someone else, for the archive. The stream is compacted when an entry was deleted,
+    or always with `compact` (a retry: an earlier attempt may have deleted and then failed
+    before its compaction was done)."""
     uid = str(subject.id)
     doomed: list[str] = []
     kept: list[Event] = []
@@ -152,7 +156,7 @@ async def scrub_stream(stores: TraceStores, subject: Subject, tomb: Tombstone) -
         start = f"({_text(entries[-1][0])}"
     for at in range(0, len(doomed), SCAN_CHUNK):
         await stores.redis.xdel(stores.stream_key, *doomed[at : at + SCAN_CHUNK])
-    if doomed:
+    if doomed or compact:
         # XDEL only flags an entry: its bytes would stay in memory and in the AOF.
         await compact_stream(stores.redis, stores.stream_key)
     # The user's audience index (ids only) goes too: not even when they had events remains.
@@ -202,15 +206,21 @@ async def scrub_cache(stores: TraceStores, subject: Subject) -> None:
 
 
 async def scrub_traces(
-    stores: TraceStores, subject: Subject, tomb: Tombstone, *, since: datetime
+    stores: TraceStores,
+    subject: Subject,
+    tomb: Tombstone,
+    *,
+    since: datetime,
+    retry: bool = False,
 ) -> None:
-    """Remove what the committed erasure could not reach inside PostgreSQL (module doc)."""
+    """Remove what the committed erasure could not reach inside PostgreSQL (module doc);
+    `retry` when an earlier attempt may have stopped half way (pending.py)."""
     newest = await settle_outbox(stores, subject, tomb)
     await _wait(stores, lambda: _relayed_up_to(stores, newest), f"relaying outbox row {newest}")
     end = await _stream_end(stores)
     if end is not None:
         await _wait(stores, lambda: _archived_past(stores, end), f"archiving up to {end}")
-    kept = await scrub_stream(stores, subject, tomb)
+    kept = await scrub_stream(stores, subject, tomb, compact=retry)
     await scrub_archive(stores, subject, tomb, kept, since=since)
     await scrub_documents(stores, subject)
     await scrub_cache(stores, subject)
