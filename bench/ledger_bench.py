@@ -152,8 +152,7 @@ async def client(
         )
         started = time.perf_counter()
         try:
-            async with db.sessions() as session:
-                await transfer(session, body, actor=ACTOR)
+            await transfer(db.sessions, body, actor=ACTOR)
         except InsufficientFunds:
             refused += 1
             continue

@@ -132,8 +132,7 @@ class LeanTransfers(LeanRoute):
         status = 201
         try:
             actor = authenticate(nexus, token)
-            async with nexus.db.sessions() as session:
-                posted = await transfers.transfer(session, body, actor=actor)
+            posted = await transfers.transfer(nexus.db.sessions, body, actor=actor)
         except Exception as exc:  # rendered as FastAPI renders it, by the same handler
             status = await self.render_error(scope, receive, send, exc)
         else:

@@ -72,8 +72,7 @@ async def writer(db: Database, wallets: list[uuid.UUID], record: Record, seed: i
         body = rng.choice(list(record.bodies.values())) if retry else new_body(wallets, rng)
         record.bodies.setdefault(body.idempotency_key, body)
         try:
-            async with db.sessions() as session:
-                posted = await transfer(session, body, actor=ADMIN)
+            posted = await transfer(db.sessions, body, actor=ADMIN)
         except InsufficientFunds:
             record.refused += 1
             continue

@@ -52,8 +52,7 @@ def body(source: uuid.UUID, target: uuid.UUID, amount: str) -> TransferRequest:
 
 
 async def send(db: Database, request: TransferRequest) -> TransactionPublic:
-    async with db.sessions() as session:
-        return await transfer(session, request, actor=ADMIN)
+    return await transfer(db.sessions, request, actor=ADMIN)
 
 
 async def balances(db: Database, wallets: list[uuid.UUID]) -> list[Decimal]:

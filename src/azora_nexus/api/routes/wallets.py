@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from azora_nexus.api.deps import CurrentPrincipal, SessionDep
+from azora_nexus.api.deps import CurrentPrincipal, NexusDep, SessionDep
 from azora_nexus.api.paging import PageDep
 from azora_nexus.api.responses import errors
 from azora_nexus.domain.ledger import service, transfers
@@ -40,10 +40,10 @@ async def list_wallets(
 
 @router.post("/transfer", status_code=201, responses=errors(403, 404, 409))
 async def transfer(
-    body: TransferRequest, session: SessionDep, actor: CurrentPrincipal
+    body: TransferRequest, nexus: NexusDep, actor: CurrentPrincipal
 ) -> TransactionPublic:
     """Move money out of the caller's wallet; the same idempotency key posts once."""
-    return await transfers.transfer(session, body, actor=actor)
+    return await transfers.transfer(nexus.db.sessions, body, actor=actor)
 
 
 @router.get("/{wallet_id}", responses=errors(403, 404))

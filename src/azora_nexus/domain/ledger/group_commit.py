@@ -2,10 +2,17 @@
 
 The first transfer to arrive while no batch is being written starts one at once, alone:
 under no load nothing waits for a window. Transfers arriving while a batch is in flight
-queue; the next batch takes them all (up to `max_batch`) after waiting at most `window_s`
-for the queue to fill, and is sent while the one before it is still committing (at most
-`in_flight` batches at once). So the batch size follows the load, and a commit (one WAL
-flush, one round trip) is shared by every transfer that waited for it.
+queue; the next batch takes them after waiting at most `window_s` for the queue to fill,
+and is sent while the one before it is still committing (at most `in_flight` batches at
+once). So the batch size follows the load, and a commit (one WAL flush, one round trip)
+is shared by every transfer that waited for it.
+
+A batch takes its share of the queue, not all of it: the queue split evenly over the
+free slots (at most `max_batch`). Callers whose batch commits together resume together,
+so with all of them in one batch the node and PostgreSQL took turns (the node preparing
+the next batch while PostgreSQL idled, then the reverse). Split in two, one half's Python
+runs while the other half's statement does (measured: 713 to 960 transfers/s in-process,
+32 clients on 20 hot wallets).
 
 Batches in flight together lock their wallets in the ledger's one order, as batches of
 other nodes do: the later one waits in PostgreSQL for the earlier one's rows, then reads
@@ -100,7 +107,8 @@ class GroupCommit:
                 # Alone when nothing is being written; else gather while the other commits.
                 if self._writing and self.window_s > 0 and len(self._queue) < self.max_batch:
                     await asyncio.sleep(self.window_s)
-                batch = self._take()
+                free = self.in_flight - len(self._writing)
+                batch = self._take(-(-len(self._queue) // free))  # its share: ceil(n / free)
                 if not batch:  # only keys held by a batch in flight (or callers gone)
                     if not self._writing:
                         continue
@@ -119,9 +127,11 @@ class GroupCommit:
         self._slot_freed.set()
         self._dispatch()  # a dispatcher that ended while this batch was in flight
 
-    def _take(self) -> list[_Waiting]:
-        """The next batch in arrival order: at most `max_batch`, a key at most once and
-        none of a batch in flight (a retried key waits for its first batch to commit)."""
+    def _take(self, share: int) -> list[_Waiting]:
+        """The next batch in arrival order: at most `share` and `max_batch`, a key at most
+        once and none of a batch in flight (a retried key waits for its first batch to
+        commit)."""
+        limit = min(share, self.max_batch)
         batch: list[_Waiting] = []
         rest: list[_Waiting] = []
         keys = set(self._keys_in_flight)
@@ -129,7 +139,7 @@ class GroupCommit:
             if waiting.outcome.done():  # its caller is gone (cancelled): never posted
                 continue
             key = waiting.item.idempotency_key
-            if len(batch) < self.max_batch and key not in keys:
+            if len(batch) < limit and key not in keys:
                 batch.append(waiting)
                 keys.add(key)
             else:
@@ -168,7 +178,7 @@ def bind_group_commit(sessions: async_sessionmaker[AsyncSession], committer: Gro
     sessions.configure(info=info)
 
 
-def group_commit_of(session: AsyncSession) -> GroupCommit | None:
-    """The GroupCommit bound to `session`'s factory, if any."""
-    committer = session.info.get(COMMITTER_INFO)
+def group_commit_of(sessions: async_sessionmaker[AsyncSession]) -> GroupCommit | None:
+    """The GroupCommit bound to `sessions`, if any."""
+    committer = (sessions.kw.get("info") or {}).get(COMMITTER_INFO)
     return committer if isinstance(committer, GroupCommit) else None

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from azora_nexus.auth.tokens import Principal
 from azora_nexus.cache import keys
@@ -62,11 +62,16 @@ Parties = tuple[Party, Party]
 
 
 def request_hash(body: TransferRequest) -> str:
-    """A fingerprint of what a transfer asks, so a reused key with another body is caught."""
-    fields = body.model_dump(mode="json", exclude={"idempotency_key"})
-    # The body's pattern made it a decimal; its scale is checked once the wallets' currency
-    # is known (checking against another currency here named the wrong one in the 422).
-    fields["amount"] = str(Decimal(fields["amount"]).normalize(MONEY_CONTEXT))
+    """A fingerprint of what a transfer asks, so a reused key with another body is caught:
+    the body's fields but its key, as JSON with sorted keys (stored: it must not change)."""
+    fields = {
+        "from_wallet_id": str(body.from_wallet_id),
+        "to_wallet_id": str(body.to_wallet_id),
+        # The body's pattern made it a decimal; its scale is checked once the wallets'
+        # currency is known (checking against another currency here named the wrong one).
+        "amount": str(Decimal(body.amount).normalize(MONEY_CONTEXT)),
+        "memo": body.memo,
+    }
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -112,21 +117,26 @@ async def autocommit(session: AsyncSession) -> None:
     await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+Sessions = async_sessionmaker[AsyncSession]
+
+
 async def transfer(
-    session: AsyncSession, body: TransferRequest, *, actor: Principal
+    sessions: Sessions, body: TransferRequest, *, actor: Principal
 ) -> TransactionPublic:
     """Move `amount` between two wallets of one currency, once per idempotency key.
 
     Forbidden unless the caller owns the source wallet (or is admin/service);
     CurrencyMismatch, InsufficientFunds (409); Invalid (422) past the currency's scale.
-    Group-committed with the node's concurrent transfers when its sessions have a
-    GroupCommit bound (group_commit.py); posted alone otherwise.
+    Group-committed with the node's concurrent transfers when `sessions` has a GroupCommit
+    bound (group_commit.py); posted alone otherwise. A session is opened only for what
+    the batch does not do (reading wallets this node has not seen, a replay, a transfer
+    posted alone): one per transfer cost more CPU than the transfer's share of its batch.
     """
     if body.from_wallet_id == body.to_wallet_id:
         raise Invalid("a transfer needs two different wallets")
     fingerprint = request_hash(body)
-    committer = group_commit_of(session)
-    parties = await _parties(session, body, committer)
+    committer = group_commit_of(sessions)
+    parties = await _parties(sessions, body, committer)
     source, target = parties
     require_owner_or_privileged(actor, source.user_id, "wallet")
     if source.currency != target.currency:
@@ -135,7 +145,7 @@ async def transfer(
     if committer is None:
         return transaction_public(
             await _post_alone(
-                session, body, parties, fingerprint=fingerprint, amount=amount, actor=actor
+                sessions, body, parties, fingerprint=fingerprint, amount=amount, actor=actor
             )
         )
     item = BatchTransfer(
@@ -156,7 +166,7 @@ async def transfer(
     if isinstance(outcome, NexusError):
         raise outcome
     if outcome is Deferred.REPLAY:
-        async with session.begin():
+        async with sessions() as session, session.begin():
             await autocommit(session)
             replayed = await find_transaction(
                 session, body.idempotency_key, fingerprint, actor.user_id
@@ -167,13 +177,13 @@ async def transfer(
         return transaction_public(outcome)
     return transaction_public(
         await _post_alone(
-            session, body, parties, fingerprint=fingerprint, amount=amount, actor=actor
+            sessions, body, parties, fingerprint=fingerprint, amount=amount, actor=actor
         )
     )
 
 
 async def _parties(
-    session: AsyncSession, body: TransferRequest, committer: GroupCommit | None
+    sessions: Sessions, body: TransferRequest, committer: GroupCommit | None
 ) -> Parties:
     """The two wallets, from what this node knows of them, else read (and remembered)."""
     if committer is not None:
@@ -184,7 +194,7 @@ async def _parties(
                 Party(body.from_wallet_id, source[0], Currency(source[1])),
                 Party(body.to_wallet_id, target[0], Currency(target[1])),
             )
-    async with session.begin():
+    async with sessions() as session, session.begin():
         await autocommit(session)
         parties = await find_parties(session, body)
     if committer is not None:
@@ -204,7 +214,7 @@ def _cache_keys(parties: Parties) -> tuple[CacheKey, ...]:
 
 
 async def _post_alone(
-    session: AsyncSession,
+    sessions: Sessions,
     body: TransferRequest,
     parties: Parties,
     *,
@@ -214,7 +224,7 @@ async def _post_alone(
 ) -> PostedTransaction:
     """The transfer in a statement of its own (statements.POST), as before group commit."""
     source, target = parties
-    async with session.begin():
+    async with sessions() as session, session.begin():
         await autocommit(session)
         posted = await post_transaction(
             session,

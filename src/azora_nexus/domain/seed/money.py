@@ -104,9 +104,8 @@ async def seed_transfers(
             memo=planned.memo,
         )
         try:
-            async with target.db.sessions() as session:
-                # Sent as its owner would send it: `created_by` is the source user.
-                await transfer(session, body, actor=Principal(str(source), Role.USER))
+            # Sent as its owner would send it: `created_by` is the source user.
+            await transfer(target.db.sessions, body, actor=Principal(str(source), Role.USER))
         except InsufficientFunds:
             report.transfers.refused += 1
             return
