@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from azora_nexus.domain.ledger import credit_sql
+
 # A running distribution nobody holds, or whose holder has not renewed its claim within
 # the lease (its node died): claimed for `:token`. SKIP LOCKED: a job whose holder is
 # mid-batch (its row locked) is not waited for, it is alive.
@@ -69,40 +71,20 @@ FINISH = text(
 RELEASE = text("UPDATE distributions SET claimed_by = NULL WHERE id = :id AND claimed_by = :token")
 
 # Parameters: :user_ids and :wallet_ids (parallel: each user's wallet in the currency),
-# :pool_id, :amount (numeric) and :amount_text (as events show it), :currency, :key_prefix
-# (`ubi:<key>:`, the user id completes each key), :hash, :memo, :created_by, :distribution,
-# :source, :ts, :channel. A user whose key was posted before is skipped (ON CONFLICT), so
-# a batch retried after a crash pays only whom it had not; `paid` lists the ones it did.
-#
-# As in statements.POST, the new balances come from the locked rows, never from the
-# UPDATE's own scan, which sees the statement's (maybe older) snapshot.
+# :key_prefix (`ubi:<key>:`, the user id completes each key), :hash, :memo, :created_by,
+# :distribution, and those of credit_sql. A user whose key was posted before is skipped
+# (ON CONFLICT), so a batch retried after a crash pays only whom it had not; `paid` lists
+# the ones it did.
 PAY_BATCH = text(
-    """
+    f"""
     WITH batch AS (
         SELECT * FROM unnest(CAST(:user_ids AS uuid[]), CAST(:wallet_ids AS uuid[]))
             AS b(user_id, wallet_id)
-    ), locked_w AS MATERIALIZED (
-        SELECT id, currency, balance FROM wallets
-        WHERE id = ANY(CAST(:wallet_ids AS uuid[])) ORDER BY id FOR UPDATE
-    ), locked_s AS MATERIALIZED (
-        SELECT id, currency, balance FROM system_accounts
-        WHERE id = CAST(:pool_id AS uuid) AND kind = 'ubi_pool'
-          AND (SELECT count(*) FROM locked_w) >= 0
-        FOR UPDATE
-    ), checks AS (
-        SELECT
-            (SELECT count(*) FROM locked_w) AS wallets_found,
-            (SELECT count(*) FROM locked_s) AS pool_found,
-            (SELECT coalesce(bool_and(currency = :currency), true) FROM locked_w)
-              AND (SELECT coalesce(bool_and(currency = :currency), true) FROM locked_s)
-              AS currencies_ok
-    ), tx AS (
+    ), {credit_sql.locks("ubi_pool")}, tx AS (
         INSERT INTO ledger_transactions (id, kind, idempotency_key, request_hash, memo, created_by)
         SELECT gen_random_uuid(), 'ubi', :key_prefix || b.user_id::text, :hash,
                CAST(:memo AS text), CAST(:created_by AS text)
-        FROM batch AS b CROSS JOIN checks
-        WHERE checks.wallets_found = cardinality(CAST(:wallet_ids AS uuid[]))
-          AND checks.pool_found = 1 AND checks.currencies_ok
+        FROM batch AS b CROSS JOIN checks WHERE {credit_sql.CHECKED}
         ORDER BY b.user_id
         ON CONFLICT (idempotency_key, idempotency_scope) DO NOTHING
         RETURNING id, idempotency_key
@@ -120,50 +102,14 @@ PAY_BATCH = text(
               AND t.idempotency_scope = '' AND t.request_hash <> :hash
         ) AS other
         WHERE NOT EXISTS (SELECT 1 FROM paid WHERE paid.user_id = b.user_id)
-    ), w AS (
-        UPDATE wallets SET balance = a.balance + CAST(:amount AS numeric)
-        FROM paid JOIN locked_w AS a ON a.id = paid.wallet_id
-        WHERE wallets.id = paid.wallet_id
-          AND wallets.id = ANY(CAST(:wallet_ids AS uuid[]))
-        RETURNING wallets.id
-    ), s AS (
-        UPDATE system_accounts
-        SET balance = a.balance - CAST(:amount AS numeric) * (SELECT count(*) FROM paid)
-        FROM locked_s AS a
-        WHERE system_accounts.id = a.id AND EXISTS (SELECT 1 FROM paid)
-        RETURNING system_accounts.id
-    ), p AS (
-        INSERT INTO ledger_postings (transaction_id, wallet_id, system_account_id, currency, amount)
-        SELECT paid.tx_id, l.wallet_id, l.system_account_id, CAST(:currency AS text), l.amount
-        FROM paid CROSS JOIN LATERAL (VALUES
-            (1, NULL::uuid, CAST(:pool_id AS uuid), -CAST(:amount AS numeric)),
-            (2, paid.wallet_id, NULL::uuid, CAST(:amount AS numeric))
-        ) AS l(n, wallet_id, system_account_id, amount)
-        ORDER BY paid.user_id, l.n
-        RETURNING id
-    ), o AS (
-        INSERT INTO outbox (type, payload, source, user_id, timestamp_ms)
-        SELECT 'finance.ubi.distributed',
-               jsonb_build_object(
-                   'transactionId', paid.tx_id::text, 'walletId', paid.wallet_id::text,
-                   'amount', CAST(:amount_text AS text), 'currency', CAST(:currency AS text),
-                   'distribution', CAST(:distribution AS text)),
-               CAST(:source AS text), paid.user_id::text, CAST(:ts AS bigint)
-        FROM paid ORDER BY paid.user_id
-        RETURNING id
-    ), notified AS (
-        SELECT pg_notify(:channel, '') WHERE EXISTS (SELECT 1 FROM o)
-    )
+    ), {credit_sql.MOVES}, {credit_sql.postings("user_id")}, {
+        credit_sql.events(
+            "finance.ubi.distributed", "user_id", "'distribution', CAST(:distribution AS text)"
+        )
+    }
     SELECT
         checks.wallets_found, checks.pool_found, checks.currencies_ok,
-        (SELECT n FROM clashing) AS clashing,
-        (SELECT count(*) FROM paid) AS paid,
-        (SELECT coalesce(array_agg(user_id), '{}') FROM paid) AS paid_users,
-        (SELECT coalesce(array_agg(wallet_id), '{}') FROM paid) AS paid_wallets,
-        (SELECT count(*) FROM w) AS wallets_moved,
-        (SELECT count(*) FROM s) AS pools_moved,
-        (SELECT count(*) FROM p) AS lines,
-        (SELECT count(*) FROM o) AS events,
+        (SELECT n FROM clashing) AS clashing,{credit_sql.COUNTS},
         (SELECT count(*) FROM notified) AS notified
     FROM checks
     """

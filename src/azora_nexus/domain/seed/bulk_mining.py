@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from azora_nexus.cache import keys
-from azora_nexus.domain.ledger import rewards
+from azora_nexus.domain.ledger import credit_sql, rewards
 from azora_nexus.domain.ledger import service as wallets
 from azora_nexus.domain.ledger.accounts import ensure_wallets, system_account_id
 from azora_nexus.domain.ledger.amounts import format_amount, parse_amount
@@ -28,86 +28,32 @@ from azora_nexus.events.envelope import now_ms
 from azora_nexus.events.outbox import NOTIFY_CHANNEL, add_events, new_event
 from azora_nexus.sync import invalidate_after_commit
 
-# As in payout_sql.PAY_BATCH: new balances come from the locked rows, never from the
-# UPDATE's own scan (it sees the statement's snapshot, maybe older).
+# Parameters: :user_ids, :wallet_ids, :keys and :hashes (parallel, one credit each), :kind,
+# :scope, :created_by, and those of credit_sql.
 _REWARD = text(
-    """
+    f"""
     WITH batch AS (
         SELECT * FROM unnest(
             CAST(:user_ids AS uuid[]), CAST(:wallet_ids AS uuid[]),
             CAST(:keys AS text[]), CAST(:hashes AS text[])
         ) WITH ORDINALITY AS b(user_id, wallet_id, key, hash, n)
-    ), locked_w AS MATERIALIZED (
-        SELECT id, currency, balance FROM wallets
-        WHERE id = ANY(CAST(:wallet_ids AS uuid[])) ORDER BY id FOR UPDATE
-    ), locked_s AS MATERIALIZED (
-        SELECT id, currency, balance FROM system_accounts
-        WHERE id = CAST(:pool_id AS uuid) AND kind = 'mining_pool'
-          AND (SELECT count(*) FROM locked_w) >= 0
-        FOR UPDATE
-    ), checks AS (
-        SELECT
-            (SELECT count(*) FROM locked_w) AS wallets_found,
-            (SELECT count(*) FROM locked_s) AS pool_found,
-            (SELECT coalesce(bool_and(currency = :currency), true) FROM locked_w)
-              AND (SELECT coalesce(bool_and(currency = :currency), true) FROM locked_s)
-              AS currencies_ok
-    ), tx AS (
+    ), {credit_sql.locks("mining_pool")}, tx AS (
         INSERT INTO ledger_transactions
             (id, kind, idempotency_key, idempotency_scope, request_hash, memo, created_by)
         SELECT gen_random_uuid(), CAST(:kind AS text), b.key, CAST(:scope AS text), b.hash,
                NULL, CAST(:created_by AS text)
-        FROM batch AS b CROSS JOIN checks
-        WHERE checks.wallets_found = cardinality(CAST(:wallet_ids AS uuid[]))
-          AND checks.pool_found = 1 AND checks.currencies_ok
+        FROM batch AS b CROSS JOIN checks WHERE {credit_sql.CHECKED}
         ORDER BY b.n
         ON CONFLICT (idempotency_key, idempotency_scope) DO NOTHING
         RETURNING id, idempotency_key
     ), paid AS MATERIALIZED (
         SELECT tx.id AS tx_id, b.user_id, b.wallet_id, b.n
         FROM tx JOIN batch AS b ON tx.idempotency_key = b.key
-    ), w AS (
-        UPDATE wallets SET balance = a.balance + CAST(:amount AS numeric)
-        FROM paid JOIN locked_w AS a ON a.id = paid.wallet_id
-        WHERE wallets.id = paid.wallet_id
-          AND wallets.id = ANY(CAST(:wallet_ids AS uuid[]))
-        RETURNING wallets.id
-    ), s AS (
-        UPDATE system_accounts
-        SET balance = a.balance - CAST(:amount AS numeric) * (SELECT count(*) FROM paid)
-        FROM locked_s AS a
-        WHERE system_accounts.id = a.id AND EXISTS (SELECT 1 FROM paid)
-        RETURNING system_accounts.id
-    ), p AS (
-        INSERT INTO ledger_postings (transaction_id, wallet_id, system_account_id, currency, amount)
-        SELECT paid.tx_id, l.wallet_id, l.system_account_id, CAST(:currency AS text), l.amount
-        FROM paid CROSS JOIN LATERAL (VALUES
-            (1, NULL::uuid, CAST(:pool_id AS uuid), -CAST(:amount AS numeric)),
-            (2, paid.wallet_id, NULL::uuid, CAST(:amount AS numeric))
-        ) AS l(n, wallet_id, system_account_id, amount)
-        ORDER BY paid.n, l.n
-        RETURNING id
-    ), o AS (
-        INSERT INTO outbox (type, payload, source, user_id, timestamp_ms)
-        SELECT 'finance.mining.reward',
-               jsonb_build_object(
-                   'transactionId', paid.tx_id::text, 'walletId', paid.wallet_id::text,
-                   'amount', CAST(:amount_text AS text), 'currency', CAST(:currency AS text)),
-               CAST(:source AS text), paid.user_id::text, CAST(:ts AS bigint)
-        FROM paid ORDER BY paid.n
-        RETURNING id
-    ), notified AS (
-        SELECT pg_notify(:channel, '') WHERE EXISTS (SELECT 1 FROM o)
-    )
+    ), {credit_sql.MOVES}, {credit_sql.postings("n")}, {
+        credit_sql.events("finance.mining.reward", "n")
+    }
     SELECT
-        checks.wallets_found, checks.pool_found, checks.currencies_ok,
-        (SELECT count(*) FROM paid) AS paid,
-        (SELECT coalesce(array_agg(user_id), '{}') FROM paid) AS paid_users,
-        (SELECT coalesce(array_agg(wallet_id), '{}') FROM paid) AS paid_wallets,
-        (SELECT count(*) FROM w) AS wallets_moved,
-        (SELECT count(*) FROM s) AS pools_moved,
-        (SELECT count(*) FROM p) AS lines,
-        (SELECT count(*) FROM o) AS events
+        checks.wallets_found, checks.pool_found, checks.currencies_ok,{credit_sql.COUNTS}
     FROM checks
     """
 )
