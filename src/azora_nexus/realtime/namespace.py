@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Container, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
@@ -258,8 +259,16 @@ class Realtime:
             behind = after is not None and parse_event_id(after) < subscriber.sent_max
             await self.sessions.subscribed(subscriber, selector.names, after, replaying=behind)
             if after is not None:
+                # History that cannot be read to its end (a backend down) cuts the socket:
+                # its client reconnects and resumes, rather than going live past a gap.
                 work = replay(
-                    self.nexus.events, self.fanout, subscriber, selector, after, owed=owed
+                    self.nexus.events,
+                    self.fanout,
+                    subscriber,
+                    selector,
+                    after,
+                    owed=owed,
+                    on_failure=partial(self.fanout.cut, subscriber),
                 )
                 subscriber.replay = asyncio.create_task(
                     self.sessions.replayed(subscriber, work) if behind else work
