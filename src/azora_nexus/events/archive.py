@@ -17,10 +17,10 @@ replay with a hole in it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -42,6 +42,7 @@ WATERMARK_ID = "events"  # {_id, ms, seq}: the newest event id retention removed
 AUDIENCE_ID = "audience"  # present once every archived document has `aud`
 BACKFILL_BATCH = 1000
 EXPIRE_BATCH = 5000
+T = TypeVar("T")
 
 ARCHIVE_INDEXES = [
     IndexModel([("ms", ASCENDING), ("seq", ASCENDING)]),
@@ -138,9 +139,14 @@ class Archive:
         return None if marker is None else (int(marker["ms"]), int(marker["seq"]))
 
     async def require_kept_after(self, after: str | None) -> None:
-        """HistoryExpired when an event after `after` was removed by retention."""
-        removed = await self.removed_through()
-        if after is not None and removed is not None and parse_event_id(after) < removed:
+        """HistoryExpired when an event after `after` was removed by retention.
+
+        Bounded by the node's mongo breaker, as `read` is: unguarded, the first read after
+        MongoDB froze waited out the driver's socket timeout (5 x the backend timeout)."""
+        if after is None:
+            return
+        removed = await self._guarded(self.removed_through)
+        if removed is not None and parse_event_id(after) < removed:
             raise HistoryExpired(
                 f"events after {after} are older than the archive keeps; "
                 "read again without `after` (from the oldest kept)"
@@ -228,11 +234,13 @@ class Archive:
 
         Bounded by the node's mongo breaker: a MongoDB that does not answer costs one
         timeout, then a 503 at once until it is back."""
+        return await self._guarded(
+            partial(self._read_filtered, after, before, events_filter, limit)
+        )
+
+    async def _guarded(self, operation: Callable[[], Awaitable[T]]) -> T:
         guard = self.documents.guard
-        if guard is None:
-            return await self._read_filtered(after, before, events_filter, limit)
-        async with guard.guarded():
-            return await self._read_filtered(after, before, events_filter, limit)
+        return await operation() if guard is None else await guard.call(operation)
 
     async def _read_filtered(
         self, after: str | None, before: str | None, events_filter: EventFilter, limit: int
