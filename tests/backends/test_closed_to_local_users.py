@@ -1,6 +1,6 @@
-"""The embedded servers are closed to the machine's other users: PostgreSQL and Redis ask for
-passwords generated on first start, no file of the data dir is readable by anyone else, and
-the PostgreSQL log names no personal data."""
+"""The embedded servers are closed to the machine's other users: PostgreSQL, Redis and the
+Mongo server ask for passwords generated on first start, no file of the data dir is readable
+by anyone else, and the PostgreSQL log names no personal data."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 from httpx import AsyncClient
+from pymongo import AsyncMongoClient
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError
 from sqlalchemy.engine import make_url
 
 from azora_nexus.backends import start_backends
+from azora_nexus.backends.mongo import PROVISIONED_FILE, EmbeddedMongo
 from azora_nexus.backends.postgres import EmbeddedPostgres, binaries_dir
 from azora_nexus.backends.private import TRAVERSE_DIR, masked
 from azora_nexus.backends.redis import EmbeddedRedis
@@ -176,6 +179,79 @@ async def test_redis_refuses_every_command_without_the_generated_password(
         assert again.password() == server.password()  # generated once, reused after
     finally:
         await again.stop()
+
+
+async def test_mongo_refuses_every_command_without_the_generated_password(
+    own_data_dir: Path,
+) -> None:
+    """The archive holds every user's events: another local user must not read it."""
+    server = EmbeddedMongo(own_data_dir / "secantus")
+    url = await server.start()
+    try:
+        assert stat.S_IMODE(os.stat(server.password_path).st_mode) == 0o600
+        owner: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+        await owner.azora.events.insert_one({"_id": "1-0", "userId": "u1"})
+        await owner.close()
+        for guess in (f"mongodb://127.0.0.1:{server.port}/azora", _with_password(url, "guess")):
+            stranger: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+                guess, serverSelectionTimeoutMS=1000
+            )
+            refused = (OperationFailure, ServerSelectionTimeoutError)  # the latter: bad password
+            try:
+                with pytest.raises(refused, match="authentication"):
+                    await stranger.azora.events.find_one({})
+                with pytest.raises(refused, match="authentication"):
+                    await stranger.admin.command("createUser", "mine", pwd="x", roles=["root"])
+            finally:
+                await stranger.close()
+        assert server.password() not in " ".join(server.command())
+    finally:
+        await server.stop()
+
+
+@pytest.mark.slow  # four starts and stops of the server
+async def test_a_mongo_data_dir_made_before_passwords_is_secured_at_its_next_start(
+    own_data_dir: Path,
+) -> None:
+    """The upgrade path: an open server's data is kept, and a user someone else created
+    while it was open is dropped."""
+    server = EmbeddedMongo(own_data_dir / "secantus")
+    await server.start()
+    await server.stop()
+    (server.data_dir / PROVISIONED_FILE).unlink()
+    server.password_path.unlink()
+    open_url = await _start_open(server)  # what an earlier release ran: no auth at all
+    try:
+        anyone: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(open_url)
+        await anyone.azora.events.insert_one({"_id": "1-0", "userId": "u1"})
+        await anyone.admin.command("dropUser", "azora")
+        await anyone.admin.command("createUser", "intruder", pwd="x", roles=["root"])
+        await anyone.close()
+    finally:
+        await server.stop()
+    upgraded = EmbeddedMongo(own_data_dir / "secantus")
+    url = await upgraded.start()
+    try:
+        owner: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+        try:
+            assert await owner.azora.events.count_documents({}) == 1
+            users = await owner.admin.command("usersInfo")
+            assert [u["user"] for u in users["users"]] == ["azora"]
+        finally:
+            await owner.close()
+    finally:
+        await upgraded.stop()
+
+
+async def _start_open(server: EmbeddedMongo) -> str:
+    server._auth = False
+    server.before_spawn()
+    return await super(EmbeddedMongo, server).start()
+
+
+def _with_password(url: str, password: str) -> str:
+    user, rest = url.split("@", 1)
+    return f"{user.rsplit(':', 1)[0]}:{password}@{rest}"
 
 
 def private_modes(root: Path) -> list[str]:
