@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import uvloop
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -187,8 +188,12 @@ async def _ping(db: Database) -> None:
 def worker(
     urls: tuple[str, str], wallets: list[str], clients: int, start_at: float, plan: Plan
 ) -> tuple[list[float], int, float, int]:
-    """One client process (the CPU of one Python process is the first limit)."""
-    return asyncio.run(run_clients(urls, [uuid.UUID(w) for w in wallets], clients, start_at, plan))
+    """One client process (the CPU of one Python process is the first limit), on uvloop
+    as a node runs (cli/node.py)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(
+            run_clients(urls, [uuid.UUID(w) for w in wallets], clients, start_at, plan)
+        )
 
 
 def server_cpu(ports: set[int | None]) -> dict[int, float]:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import uvloop
 
 from azora_nexus.backends import BackendUrls, start_backends
 from azora_nexus.config import Settings
@@ -267,7 +268,9 @@ def parse() -> Options:
 def main() -> None:
     options = parse()
     started = time.time()
-    results = asyncio.run(run(options))
+    # uvloop, as a node and the in-process clients run: pgledger's clients get the same.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        results = runner.run(run(options))
     report = {
         "options": options.__dict__,
         "cpus": os.cpu_count(),

@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from azora_nexus.cache import keys
@@ -87,20 +88,27 @@ _MESSAGES = {
 
 
 def _parameters(items: Sequence[BatchTransfer]) -> dict[str, Any]:
+    rows = [
+        {
+            "n": n,
+            "id": str(i.id),
+            "key": i.idempotency_key,
+            "hash": i.request_hash,
+            "memo": i.memo,
+            "created_by": i.created_by,
+            "actor": i.created_by,
+            "privileged": i.privileged,
+            "source": str(i.source),
+            "target": str(i.target),
+            "currency": i.currency.value,
+            "amount": str(i.amount),  # a string: numeric reads it exactly
+            "amount_text": i.amount_text,
+            "ts": i.timestamp_ms,
+        }
+        for n, i in enumerate(items, start=1)
+    ]
     return {
-        "ids": [i.id for i in items],
-        "keys": [i.idempotency_key for i in items],
-        "hashes": [i.request_hash for i in items],
-        "memos": [i.memo for i in items],
-        "created_bys": [i.created_by for i in items],
-        "actors": [i.created_by for i in items],
-        "privileged": [i.privileged for i in items],
-        "sources": [i.source for i in items],
-        "targets": [i.target for i in items],
-        "currencies": [i.currency.value for i in items],
-        "amounts": [i.amount for i in items],
-        "amount_texts": [i.amount_text for i in items],
-        "timestamps": [i.timestamp_ms for i in items],
+        "items": orjson.dumps(rows).decode(),
         "wallet_ids": sorted({w for i in items for w in (i.source, i.target)}),
         "source": EVENT_SOURCE,
         "channel": NOTIFY_CHANNEL,
