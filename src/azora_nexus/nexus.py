@@ -117,7 +117,10 @@ async def open_nexus(
             open_documents(urls.mongodb, timeout_s=timeout_s, guard=guards.mongo)
         )
         await stack.enter_async_context(_probes(guards, urls, db, documents, timeout_s))
-        durable = await _durable_state(db)
+        # Under the breaker, so a PostgreSQL that is down or frozen stops the start in one
+        # line naming it, within the backend timeout (unguarded: a bare ConnectionRefusedError).
+        async with guards.postgres.guarded():
+            durable = await _durable_state(db)
         metrics = NodeMetrics(shared_dir=settings.metrics_dir)
         metrics.add_file_backed(RestartCounter(settings.data_dir))
         bind_metrics(db.sessions, metrics)  # so the ledger's counters reach this node's

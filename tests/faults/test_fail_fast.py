@@ -7,9 +7,13 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+from asgi_lifespan import LifespanManager
 from httpx import AsyncClient, Response
 
+from azora_nexus.app import create_app
 from azora_nexus.auth.tokens import Role, issue_token
+from azora_nexus.errors import BackendUnavailable
 from tests.faults.fault_helpers import JWT_SECRET, RETRY_S, TIMEOUT_S, OwnBackends
 
 ADMIN = {"Authorization": f"Bearer {issue_token(JWT_SECRET, sub='admin', role=Role.ADMIN)}"}
@@ -130,3 +134,15 @@ async def test_history_without_mongo_comes_from_the_stream(
         assert whole_s < 0.5
         after = await fault_client.get("/events", headers=ADMIN, params={"after": ids[0]})
         assert [e["id"] for e in after.json()["events"]][:2] == ids[1:]
+
+
+async def test_a_node_started_while_postgres_is_frozen_fails_naming_it(
+    own_backends: OwnBackends,
+) -> None:
+    app = create_app(own_backends.settings())
+    with own_backends.frozen("postgres"):
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable, match="postgres did not answer"):
+            async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
+                pass  # before: a bare `TimeoutError` with no message
+        assert time.monotonic() - started < TIMEOUT_S * 3
