@@ -12,6 +12,7 @@ import socketio
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.config import Settings
+from azora_nexus.events.archive import Archive
 from azora_nexus.events.envelope import Event
 from tests.realtime.socket_client import Connect
 from tests.support.server import Node, serve_node
@@ -251,6 +252,27 @@ async def test_a_resume_older_than_the_stream_replays_from_the_archive(
         sentinel = await alert(node, "sentinel")
         await client.wait_for_id(sentinel.id)
         assert client.ids == [*published[1:], live.id, sentinel.id]
+
+
+async def test_a_resume_from_before_what_retention_keeps_is_refused_in_the_ack(
+    node: Node, connect: Connect
+) -> None:
+    """A client offline longer than the archive keeps hears so in the ack (as GET /events
+    answers 410), and keeps its socket: before, the replay failed after an `{ok: true}`
+    ack and the node cut the socket, so a client resuming from the same id never got back."""
+    published = [await alert(node, str(i)) for i in range(8)]
+    await _archived(node, 8)
+    await node.nexus.events.stream.redis.xtrim("azora:events", maxlen=2, approximate=False)
+    await Archive(node.nexus.documents).expire_before(published[4].order[0] + 1)
+    client = await connect(node.url, node.token(Role.USER, "u1"))
+    ack = await client.subscribe(["system.*"], after=published[1].id)
+    assert ack["ok"] is False
+    assert ack["error"]["code"] == "history_expired"
+    assert client.sio.connected
+    kept = await client.subscribe(["system.*"], after=published[4].id)
+    assert kept == {"ok": True, "subscribed": ["system.*"]}
+    await client.wait_for(3)
+    assert client.ids == [e.id for e in published[5:]]
 
 
 async def _archived(node: Node, count: int) -> None:

@@ -68,6 +68,13 @@ class History:
     stream: EventStream
     archive: Archive
 
+    async def require_kept_after(self, after: str) -> None:
+        """HistoryExpired when a read after `after` would meet events retention removed
+        (what `read` raises), checked before a caller commits to the read."""
+        first = await self.stream.first_id()
+        if first is None or _before_first(after, first):
+            await self.archive.require_kept_after(after)
+
     async def read(self, after: str | None, limit: int, events_filter: EventFilter) -> list[Event]:
         """Up to `limit` matching events after `after`, oldest first, with no gap.
 

@@ -15,7 +15,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from azora_nexus.auth.tokens import Principal, read_token_expiry
 from azora_nexus.domain.privacy.identity import subject_hash, subject_hmac
-from azora_nexus.errors import Forbidden, Invalid, NexusError, Unauthorized
+from azora_nexus.errors import Forbidden, HistoryExpired, Invalid, NexusError, Unauthorized
 from azora_nexus.events.envelope import Event, now_ms, parse_event_id
 from azora_nexus.events.taxonomy import TypeSelector
 from azora_nexus.realtime.clients import takes_offsets
@@ -245,6 +245,8 @@ class Realtime:
             return failure(NexusError("not connected"))
         try:
             selector, after = parse_request(data)
+            if after is not None:
+                await self._require_kept_after(after)
         except NexusError as exc:
             return failure(exc)
         async with subscriber.lock:
@@ -274,6 +276,18 @@ class Realtime:
                     self.sessions.replayed(subscriber, work) if behind else work
                 )
         return {"ok": True, "subscribed": selector.names}
+
+    async def _require_kept_after(self, after: str) -> None:
+        """HistoryExpired (an `{ok: false}` ack) for a resume from before what retention
+        keeps: answered `{ok: true}`, its replay would fail and cut the socket, and a
+        client resuming from the same id again would never get back."""
+        assert self.nexus is not None
+        try:
+            await self.nexus.events.history.require_kept_after(after)
+        except HistoryExpired:
+            raise
+        except Exception:  # a backend down: the replay meets it too, and cuts
+            pass  # the socket, which its client then resumes
 
     def _owed(self, subscriber: Subscriber, selector: TypeSelector, after: str | None) -> Owed:
         """What a subscribe owes the socket (with `after`: after it, for a name the socket
