@@ -4,6 +4,11 @@ One relay runs at a time across every node: it holds a PostgreSQL advisory lock 
 connection of its own, so when its node dies PostgreSQL drops the connection, frees the
 lock, and the relay of another node (retrying every `retry_s`) takes over. It is woken
 by the NOTIFY `add_event` sends on commit, and polls every `poll_s` in case one is lost.
+
+Woken, it waits `gather_s` (2 ms) before it reads: under a stream of commits (the
+ledger's batches each send one NOTIFY) a relay round (four round trips) then carries what
+several commits wrote instead of one each; with group-committed transfers over HTTP the
+relay's rounds were a fifth of a node's CPU.
 """
 
 from __future__ import annotations
@@ -70,12 +75,14 @@ class Relay:
         batch_size: int = 500,
         poll_s: float = 1.0,
         retry_s: float = 1.0,
+        gather_s: float = 0.002,
     ) -> None:
         self.dsn = asyncpg_dsn(database_url)
         self.stream = stream
         self.batch_size = batch_size
         self.poll_s = poll_s
         self.retry_s = retry_s
+        self.gather_s = gather_s
         self.is_leader = False
 
     async def run(self) -> None:
@@ -122,6 +129,7 @@ class Relay:
             with suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_s):
                     await wake.wait()
+                    await asyncio.sleep(self.gather_s)  # the commits right behind it too
 
     async def _settle_relayed(self, conn: asyncpg.Connection) -> None:
         """Forget rows a previous relay appended and marked but did not get to forget."""
