@@ -273,6 +273,11 @@ async def _probes(
     guards.redis.probe = redis_probe.ping
     guards.mongo.probe = lambda: documents.ping(timeout_s)
     guards.mongo.on_recovery = documents.create_indexes
+    for guard in guards.all.values():
+        if guard.is_open:
+            # Opened before it had a probe (MongoDB down at start): probing starts now,
+            # or the breaker stayed open until something else failed on that backend.
+            guard.failed(guard.reason)
     try:
         yield
     finally:
