@@ -105,7 +105,7 @@ async def test_kill_9_of_a_node_under_load_loses_no_event_and_no_write(
         ]
         clients = await JsClients.start(cluster.url, TYPES, specs)
         try:
-            await clients.wait_until("ack", len(specs), timeout_s=30)
+            await clients.wait_for("ack", len(specs), timeout_s=30)
             assert all(r["ack"]["ok"] for r in clients.of_kind("ack"))
             figures = await kill_a_node_under_load(cluster, http, clients, wallets)
         finally:
@@ -147,7 +147,7 @@ async def kill_a_node_under_load(
     sentinel = await until_accepted(
         http, Writes(), 202, "/events", {"type": "system.alert", "payload": SENTINEL, "source": "t"}
     )
-    await clients.wait_until("sentinel", CLIENTS_PER_TRANSPORT * 2, timeout_s=30)
+    await clients.wait_for("sentinel", CLIENTS_PER_TRANSPORT * 2, timeout_s=30)
     expected = [start["id"], *(e["id"] for e in await history(http, start["id"]))]
     assert expected[-1] == sentinel["id"]
     published = {r["id"] for r in events.results}

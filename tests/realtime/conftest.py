@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from azora_nexus.config import Settings
+from tests.realtime.js_client import StartJs, js_clients
 from tests.realtime.socket_client import Client, Connect, connect_client
 from tests.support.server import Node, serve_node
 
@@ -17,6 +18,14 @@ async def node(settings: Settings) -> AsyncIterator[Node]:
     """Nexus served over real TCP on a free port for this test."""
     async with serve_node(settings) as running:
         yield running
+
+
+@pytest.fixture
+async def js() -> AsyncIterator[StartJs]:
+    """`await js(url, token, transport, reconnect=False)`: a Node socket.io-client (with
+    `reconnect`, one that reconnects by itself), killed after the test."""
+    async with js_clients() as start:
+        yield start
 
 
 @pytest.fixture

@@ -2,86 +2,93 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-DRIVER = ROOT / "tests" / "js" / "client.mjs"
+from tests.support.node_script import NodeScript, run_script
+
+# `await js(url, token, transport="websocket", *, reconnect=False)`: a started JsClient.
+StartJs = Callable[..., Awaitable["JsClient"]]
 
 
-class JsClient:
+class JsClient(NodeScript):
     """One Node process holding one socket; every line it prints is a record."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.records: list[dict[str, Any]] = []
-        self.changed = asyncio.Event()
-        self.reader = asyncio.create_task(self._read())
 
     @classmethod
     async def start(
         cls, url: str, token: str | None, transport: str = "websocket", *, reconnect: bool = False
     ) -> JsClient:
-        node = shutil.which("node")
-        assert node is not None, "Node.js is needed for the JavaScript client tests"
-        assert (ROOT / "node_modules" / "socket.io-client").is_dir(), "run `npm ci` first"
-        process = await asyncio.create_subprocess_exec(
-            node,
-            str(DRIVER),
-            url,
-            token or "",
-            transport,
-            "reconnect" if reconnect else "",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-        )
-        return cls(process)
-
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        async for line in self.process.stdout:
-            self.records.append(json.loads(line))
-            self.changed.set()
+        reconnecting = "reconnect" if reconnect else ""
+        return cls(await run_script("client.mjs", url, token or "", transport, reconnecting))
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["kind"] == "event"]
+        return self.of_kind("event")
 
     @property
     def ids(self) -> list[str]:
         return [r["data"]["id"] for r in self.events]
 
-    async def wait_for(self, kind: str, count: int = 1, timeout_s: float = 10.0) -> list[Any]:
-        """Wait until `count` records of `kind` have arrived; all of them."""
-        async with asyncio.timeout(timeout_s):
-            while True:
-                found = [r for r in self.records if r["kind"] == kind]
-                if len(found) >= count:
-                    return found
-                self.changed.clear()
-                await self.changed.wait()
+    def after_connect(self, number: int) -> list[dict[str, Any]]:
+        """The records after the client's `number`-th connect (1 = the first)."""
+        seen = 0
+        for index, record in enumerate(self.records):
+            if record["kind"] == "connected":
+                seen += 1
+                if seen == number:
+                    return self.records[index + 1 :]
+        raise AssertionError(f"no connect number {number}")
 
     async def command(self, op: str, body: Any = None) -> None:
         """Send a command that has no ack (`drop`)."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"op": op, "body": body}).encode() + b"\n")
-        await self.process.stdin.drain()
+        await self.write(json.dumps({"op": op, "body": body}))
 
     async def send(self, op: str, body: Any = None) -> dict[str, Any]:
         """Send a command; for subscribe, unsubscribe and ping, the ack it got."""
-        acks = len([r for r in self.records if r["kind"] == "ack"])
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"op": op, "body": body}).encode() + b"\n")
-        await self.process.stdin.drain()
+        acks = len(self.of_kind("ack"))
+        await self.command(op, body)
         ack: dict[str, Any] = (await self.wait_for("ack", acks + 1))[-1]["ack"]
         return ack
+
+    async def leave(self, url: str | None = None) -> None:
+        """Lose the transport (`socket.io.engine.close()`) and stay away until `reconnect`
+        (to `url`, when given)."""
+        gone = len(self.of_kind("disconnected"))
+        body: dict[str, Any] = {"hold": True}
+        if url is not None:
+            body["url"] = url
+        await self.command("drop", body)
+        await self.wait_for("disconnected", gone + 1)
+
+    async def back(self) -> dict[str, Any]:
+        """Reconnect after `leave`: the record of that connect (`recovered`, `transport`)."""
+        count = len(self.of_kind("connected")) + 1
+        await self.command("reconnect")
+        return (await self.wait_for("connected", count))[-1]
 
     async def close(self) -> None:
         if self.process.returncode is None:
             self.process.kill()
             await self.process.wait()
         await self.reader
+
+
+@asynccontextmanager
+async def js_clients() -> AsyncIterator[StartJs]:
+    """Start clients (`JsClient.start`) while the context lasts; kill them at its end."""
+    clients: list[JsClient] = []
+
+    async def start(
+        url: str, token: str | None, transport: str = "websocket", *, reconnect: bool = False
+    ) -> JsClient:
+        client = await JsClient.start(url, token, transport, reconnect=reconnect)
+        clients.append(client)
+        return client
+
+    try:
+        yield start
+    finally:
+        for client in clients:
+            await client.close()

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 
-import pytest
 from httpx import AsyncClient
 
 from azora_nexus.auth.tokens import Role, issue_token
-from tests.realtime.js_client import JsClient
+from tests.realtime.js_client import StartJs
 from tests.sovereignty.life import register
 from tests.support.server import Node
-
-StartJs = Callable[..., Awaitable[JsClient]]
-
-
-@pytest.fixture
-async def js() -> AsyncIterator[StartJs]:
-    """`await js(url, token)`: a Node socket.io-client, killed after the test."""
-    clients: list[JsClient] = []
-
-    async def start(url: str, token: str | None, transport: str = "websocket") -> JsClient:
-        client = await JsClient.start(url, token, transport)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        await client.close()
 
 
 async def test_js_connects_and_a_bad_token_is_refused_with_a_reason(
