@@ -85,13 +85,10 @@ async def test_stock_client_recovers_all_15_events_against_azora_up_with_two_wor
         before = await alerts(5, "before")
         for client in clients:
             await client.wait_for("event", 5)
-            await client.command("drop", {"hold": True})
-            await client.wait_for("disconnected")
+            await client.leave()
         away = await alerts(5, "away")
         for client in clients:
-            await client.command("reconnect")
-            connects = await client.wait_for("connected", 2)
-            assert connects[1]["recovered"] is True
+            assert (await client.back())["recovered"] is True
         after = await alerts(5, "after")
         for client in clients:
             await client.wait_for("event", 15)

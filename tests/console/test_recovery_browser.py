@@ -94,16 +94,25 @@ async def routed(page: Page) -> list[tuple[WebSocketRoute, WebSocketRoute]]:
     return connections
 
 
-async def test_the_console_recovers_its_feed_after_a_cut_without_subscribing_again(
-    tab: Watched, base_url: str, http: AsyncClient
-) -> None:
-    page = tab.page
+async def live_feed_with_typed_filter(
+    page: Page, base_url: str, http: AsyncClient
+) -> tuple[list[tuple[WebSocketRoute, WebSocketRoute]], str]:
+    """An admin's console, its feed live (its websockets routed through the test) with one
+    event in it, and a filter typed in the box but not applied; the routes and the event."""
     connections = await routed(page)
     await sign_in(page, base_url, token_for(Role.ADMIN))
     await until_subscribed(page)
     first = await publish(http, "system.alert", {"message": "before the cut"})
     await expect(feed_row(page, first)).to_have_count(1, timeout=WAIT_MS)
     await page.get_by_label("More types or domain.* patterns").fill("typed.but.not.applied")
+    return connections, first
+
+
+async def test_the_console_recovers_its_feed_after_a_cut_without_subscribing_again(
+    tab: Watched, base_url: str, http: AsyncClient
+) -> None:
+    page = tab.page
+    connections, first = await live_feed_with_typed_filter(page, base_url, http)
     await cut(connections)
     away = await publish(http, "system.alert", {"message": "while cut"})
     await expect(page.locator("#filter-status")).to_contain_text("Recovered", timeout=WAIT_MS)
@@ -121,12 +130,7 @@ async def test_the_console_subscribes_again_with_the_applied_filter_when_not_rec
     """Recovery refused (the session expired): a fresh connect, and the feed resubscribes
     with the filter it had applied (not text typed meanwhile) and `after` its last id."""
     page = tab.page
-    connections = await routed(page)
-    await sign_in(page, base_url, token_for(Role.ADMIN))
-    await until_subscribed(page)
-    first = await publish(http, "system.alert", {"message": "before the cut"})
-    await expect(feed_row(page, first)).to_have_count(1, timeout=WAIT_MS)
-    await page.get_by_label("More types or domain.* patterns").fill("typed.but.not.applied")
+    connections, first = await live_feed_with_typed_filter(page, base_url, http)
     redis = Redis.from_url(settings.redis_url or "")
     try:
         keys = [key async for key in redis.scan_iter(match=PREFIX + "*")]

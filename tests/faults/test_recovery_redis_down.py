@@ -24,8 +24,7 @@ async def test_a_reconnect_while_redis_is_frozen_is_a_fresh_connect(
             await client.send("subscribe", {"types": ["system.alert"]})
             before = [(await publish("system.alert", {"n": n}, source="t")).id for n in range(2)]
             await client.wait_for("event", 2)
-            await client.command("drop", {"hold": True})
-            await client.wait_for("disconnected")
+            await client.leave()
             await publish("system.alert", {"m": "away"}, source="t")
             with own_backends.frozen("redis"):
                 started = time.monotonic()

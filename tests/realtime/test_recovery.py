@@ -7,9 +7,6 @@ the client reconnects by itself, presenting the `pid` and `offset` the server ga
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
 import pytest
 from redis.asyncio import Redis
 
@@ -17,45 +14,11 @@ from azora_nexus.auth.tokens import Role
 from azora_nexus.events.archive import Archive
 from azora_nexus.events.envelope import parse_event_id
 from azora_nexus.realtime.recovery import PREFIX
-from tests.realtime.js_client import JsClient
+from tests.realtime.js_client import StartJs
+from tests.realtime.recovery_helpers import alerts, subscribed
 from tests.realtime.socket_client import Connect
 from tests.support.server import Node
 from tests.support.waiting import eventually
-
-StartJs = Callable[..., Awaitable[JsClient]]
-
-
-@pytest.fixture
-async def js() -> AsyncIterator[StartJs]:
-    """`await js(url, token, transport)`: a reconnecting socket.io-client, killed after."""
-    clients: list[JsClient] = []
-
-    async def start(url: str, token: str, transport: str = "websocket") -> JsClient:
-        client = await JsClient.start(url, token, transport, reconnect=True)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        await client.close()
-
-
-async def publish(node: Node, count: int, tag: str) -> list[str]:
-    return [
-        (await node.nexus.events.publish("system.alert", {"m": f"{tag}{n}"}, source="t")).id
-        for n in range(count)
-    ]
-
-
-def after_connect(client: JsClient, number: int) -> list[dict[str, Any]]:
-    """The records after the client's `number`-th connect (1 = the first)."""
-    seen = 0
-    for index, record in enumerate(client.records):
-        if record["kind"] == "connected":
-            seen += 1
-            if seen == number:
-                return client.records[index + 1 :]
-    raise AssertionError(f"no connect number {number}")
 
 
 async def sessions(node: Node) -> list[bytes]:
@@ -68,47 +31,45 @@ async def sessions(node: Node) -> list[bytes]:
 async def test_stock_client_recovers_every_event_once_in_order_without_subscribing_again(
     node: Node, js: StartJs, transport: str
 ) -> None:
-    client = await js(node.url, node.token(Role.USER, "u1"), transport)
+    client = await js(node.url, node.token(Role.USER, "u1"), transport, reconnect=True)
     [first] = await client.wait_for("connected")
     assert first["recovered"] is False
     assert await client.send("subscribe", {"types": ["system.alert"]}) == {
         "ok": True,
         "subscribed": ["system.alert"],
     }
-    before = await publish(node, 5, "before")
+    before = await alerts(node.nexus, 5, "before")
     await client.wait_for("event", 5)
     # Each event's last argument is its id: the offset the client recovers from.
     assert [e["rest"] for e in client.events] == [[i] for i in before]
 
-    await client.command("drop", {"hold": True})
-    await client.wait_for("disconnected")
-    away = await publish(node, 5, "away")
-    await client.command("reconnect")
-    connects = await client.wait_for("connected", 2)
-    assert connects[1]["recovered"] is True
+    await client.leave()
+    away = await alerts(node.nexus, 5, "away")
+    connect = await client.back()
+    assert connect["recovered"] is True
     if transport != "upgrade":  # an upgraded client may come back on either
-        assert connects[1]["transport"] == transport
-    after = await publish(node, 5, "after")
+        assert connect["transport"] == transport
+    after = await alerts(node.nexus, 5, "after")
     await client.wait_for("event", 15)
     assert client.ids == before + away + after
     # The missed ones came after the reconnect, replayed; one subscribe in all.
-    replayed = [r["data"]["id"] for r in after_connect(client, 2) if r["kind"] == "event"]
+    replayed = [r["data"]["id"] for r in client.after_connect(2) if r["kind"] == "event"]
     assert replayed == away + after
     assert len([r for r in client.records if r["kind"] == "ack"]) == 1
 
 
 async def test_stock_client_reconnecting_by_itself_recovers(node: Node, js: StartJs) -> None:
     """The Done-when shape: `engine.close()`, the client's own reconnect, events meanwhile."""
-    client = await js(node.url, node.token(Role.USER, "u1"))
+    client = await js(node.url, node.token(Role.USER, "u1"), reconnect=True)
     await client.wait_for("connected")
     await client.send("subscribe", {"types": ["system.*"]})
-    before = await publish(node, 5, "before")
+    before = await alerts(node.nexus, 5, "before")
     await client.wait_for("event", 5)
     await client.command("drop")
-    away = await publish(node, 5, "away")
+    away = await alerts(node.nexus, 5, "away")
     connects = await client.wait_for("connected", 2)
     assert connects[1]["recovered"] is True
-    after = await publish(node, 5, "after")
+    after = await alerts(node.nexus, 5, "after")
     await client.wait_for("event", 15)
     assert client.ids == before + away + after
 
@@ -116,17 +77,12 @@ async def test_stock_client_reconnecting_by_itself_recovers(node: Node, js: Star
 async def test_recovery_with_no_event_before_the_drop_replays_all_since_the_subscribe(
     node: Node, js: StartJs
 ) -> None:
-    earlier = await publish(node, 2, "earlier")  # before the subscribe: not owed
-    client = await js(node.url, node.token(Role.USER, "u1"))
-    await client.wait_for("connected")
-    await client.send("subscribe", {"types": ["system.alert"]})
-    await client.command("drop", {"hold": True})
-    await client.wait_for("disconnected")
-    away = await publish(node, 3, "away")
-    await client.command("reconnect")
-    connects = await client.wait_for("connected", 2)
-    assert connects[1]["recovered"] is True
-    sentinel = await publish(node, 1, "sentinel")
+    earlier = await alerts(node.nexus, 2, "earlier")  # before the subscribe: not owed
+    client = await subscribed(js, node.url, node.token(Role.USER, "u1"))
+    await client.leave()
+    away = await alerts(node.nexus, 3, "away")
+    assert (await client.back())["recovered"] is True
+    sentinel = await alerts(node.nexus, 1, "sentinel")
     await client.wait_for("event", 4)
     assert client.ids == away + sentinel
     assert not set(earlier) & set(client.ids)
@@ -135,40 +91,31 @@ async def test_recovery_with_no_event_before_the_drop_replays_all_since_the_subs
 async def test_recovery_owes_a_later_subscribed_type_only_events_after_its_subscribe(
     node: Node, js: StartJs
 ) -> None:
-    client = await js(node.url, node.token(Role.USER, "u1"))
-    await client.wait_for("connected")
-    await client.send("subscribe", {"types": ["system.alert"]})
+    client = await subscribed(js, node.url, node.token(Role.USER, "u1"))
     await node.nexus.events.publish("system.health.check", {}, source="t")  # not subscribed
-    alert = await publish(node, 1, "alert")
+    alert = await alerts(node.nexus, 1, "alert")
     await client.wait_for("event", 1)
     await client.send("subscribe", {"types": ["system.health.check"]})
-    await client.command("drop", {"hold": True})
-    await client.wait_for("disconnected")
+    await client.leave()
     health = await node.nexus.events.publish("system.health.check", {}, source="t")
-    await client.command("reconnect")
-    assert (await client.wait_for("connected", 2))[1]["recovered"] is True
-    sentinel = await publish(node, 1, "sentinel")
+    assert (await client.back())["recovered"] is True
+    sentinel = await alerts(node.nexus, 1, "sentinel")
     await client.wait_for("event", 3)
     assert client.ids == [*alert, health.id, *sentinel]
 
 
 async def test_expired_session_gets_a_fresh_connect_and_no_replay(node: Node, js: StartJs) -> None:
-    client = await js(node.url, node.token(Role.USER, "u1"))
-    await client.wait_for("connected")
-    await client.send("subscribe", {"types": ["system.alert"]})
-    before = await publish(node, 2, "before")
+    client = await subscribed(js, node.url, node.token(Role.USER, "u1"))
+    before = await alerts(node.nexus, 2, "before")
     await client.wait_for("event", 2)
-    await client.command("drop", {"hold": True})
-    await client.wait_for("disconnected")
-    await publish(node, 3, "away")
+    await client.leave()
+    await alerts(node.nexus, 3, "away")
     [key] = await sessions(node)
     await node.nexus.redis.delete(key)  # what the TTL does
-    await client.command("reconnect")
-    connects = await client.wait_for("connected", 2)
-    assert connects[1]["recovered"] is False
+    assert (await client.back())["recovered"] is False
     # Fresh: unsubscribed, nothing replayed. The client subscribes again, as a fresh one must.
     await client.send("subscribe", {"types": ["system.alert"]})
-    sentinel = await publish(node, 1, "sentinel")
+    sentinel = await alerts(node.nexus, 1, "sentinel")
     await client.wait_for("event", 3)
     assert client.ids == before + sentinel
 
@@ -176,7 +123,7 @@ async def test_expired_session_gets_a_fresh_connect_and_no_replay(node: Node, js
 async def test_session_of_another_user_is_not_restored(
     node: Node, js: StartJs, connect: Connect
 ) -> None:
-    owner = await js(node.url, node.token(Role.USER, "owner"))
+    owner = await js(node.url, node.token(Role.USER, "owner"), reconnect=True)
     await owner.wait_for("connected")
     await owner.send("subscribe", {"types": ["system.alert"]})
     [key] = await sessions(node)
@@ -184,7 +131,7 @@ async def test_session_of_another_user_is_not_restored(
     other = await connect(
         node.url, None, auth={"token": node.token(Role.USER, "thief"), "pid": pid}
     )
-    sentinel = await publish(node, 1, "sentinel")
+    sentinel = await alerts(node.nexus, 1, "sentinel")
     await owner.wait_for("event", 1)
     await other.subscribe(["system.health.check"])
     marker = await node.nexus.events.publish("system.health.check", {}, source="t")
@@ -213,14 +160,11 @@ async def test_a_bad_pid_or_offset_is_a_fresh_connect(node: Node, connect: Conne
 async def test_offset_older_than_retention_gets_a_fresh_connect_not_a_partial_replay(
     node: Node, js: StartJs
 ) -> None:
-    client = await js(node.url, node.token(Role.USER, "u1"))
-    await client.wait_for("connected")
-    await client.send("subscribe", {"types": ["system.alert"]})
-    before = await publish(node, 2, "before")
+    client = await subscribed(js, node.url, node.token(Role.USER, "u1"))
+    before = await alerts(node.nexus, 2, "before")
     await client.wait_for("event", 2)
-    await client.command("drop", {"hold": True})
-    await client.wait_for("disconnected")
-    away = await publish(node, 4, "away")
+    await client.leave()
+    away = await alerts(node.nexus, 4, "away")
     archive = Archive(node.nexus.documents)
 
     async def all_archived() -> bool:
@@ -231,11 +175,9 @@ async def test_offset_older_than_retention_gets_a_fresh_connect_not_a_partial_re
     # the second missed event. The client's offset (the second event) is now behind both.
     await node.nexus.redis.xtrim("azora:events", maxlen=1, approximate=False)
     assert await archive.expire_before(parse_event_id(away[1])[0] + 1) >= 4
-    await client.command("reconnect")
-    connects = await client.wait_for("connected", 2)
-    assert connects[1]["recovered"] is False
+    assert (await client.back())["recovered"] is False
     await client.send("subscribe", {"types": ["system.alert"]})
-    sentinel = await publish(node, 1, "sentinel")
+    sentinel = await alerts(node.nexus, 1, "sentinel")
     await client.wait_for("event", 3)
     assert client.ids == before + sentinel  # nothing of the partial history
 
@@ -245,21 +187,17 @@ async def test_a_recovered_client_that_also_resubscribes_with_after_gets_nothing
 ) -> None:
     """Clients that track ids themselves re-subscribe with `after` on every connect; when
     the connect was a recovery, that must not repeat what recovery sends."""
-    client = await js(node.url, node.token(Role.USER, "u1"))
-    await client.wait_for("connected")
-    await client.send("subscribe", {"types": ["system.alert"]})
-    before = await publish(node, 3, "before")
+    client = await subscribed(js, node.url, node.token(Role.USER, "u1"))
+    before = await alerts(node.nexus, 3, "before")
     await client.wait_for("event", 3)
-    await client.command("drop", {"hold": True})
-    await client.wait_for("disconnected")
-    away = await publish(node, 3, "away")
-    await client.command("reconnect")
-    assert (await client.wait_for("connected", 2))[1]["recovered"] is True
+    await client.leave()
+    away = await alerts(node.nexus, 3, "away")
+    assert (await client.back())["recovered"] is True
     ack = await client.send("subscribe", {"types": ["system.alert"], "after": before[-1]})
     assert ack["ok"] is True
-    after = await publish(node, 2, "after")
+    after = await alerts(node.nexus, 2, "after")
     await client.wait_for("event", 8)
-    sentinel = await publish(node, 1, "sentinel")
+    sentinel = await alerts(node.nexus, 1, "sentinel")
     await client.wait_for("event", 9)
     assert client.ids == before + away + after + sentinel
 
@@ -271,28 +209,24 @@ async def test_a_replay_of_older_events_keeps_the_offset_so_recovery_repeats_not
     newest id it has as their offset, so a later recovery neither repeats nor skips."""
     publish_health = node.nexus.events.publish
     older = [(await publish_health("system.health.check", {}, source="t")).id for _ in range(2)]
-    client = await js(node.url, node.token(Role.USER, "u1"))
-    await client.wait_for("connected")
-    await client.send("subscribe", {"types": ["system.alert"]})
-    alerts = await publish(node, 2, "alert")
+    client = await subscribed(js, node.url, node.token(Role.USER, "u1"))
+    alerted = await alerts(node.nexus, 2, "alert")
     await client.wait_for("event", 2)
     await client.send("subscribe", {"types": ["system.health.check"], "after": "0-0"})
     await client.wait_for("event", 4)
-    assert [e["rest"] for e in client.events[2:]] == [[alerts[-1]], [alerts[-1]]]
+    assert [e["rest"] for e in client.events[2:]] == [[alerted[-1]], [alerted[-1]]]
     [key] = await sessions(node)
 
     async def replay_noted_done() -> bool:
         return not await node.nexus.redis.hexists(key, "replaying")
 
     await eventually(replay_noted_done)
-    await client.command("drop", {"hold": True})
-    await client.wait_for("disconnected")
+    await client.leave()
     away = [
-        *await publish(node, 1, "away"),
+        *await alerts(node.nexus, 1, "away"),
         (await publish_health("system.health.check", {}, source="t")).id,
     ]
-    await client.command("reconnect")
-    assert (await client.wait_for("connected", 2))[1]["recovered"] is True
-    sentinel = await publish(node, 1, "sentinel")
+    assert (await client.back())["recovered"] is True
+    sentinel = await alerts(node.nexus, 1, "sentinel")
     await client.wait_for("event", 7)
-    assert client.ids == alerts + older + away + sentinel
+    assert client.ids == alerted + older + away + sentinel

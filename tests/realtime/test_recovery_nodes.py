@@ -8,54 +8,27 @@ to another node (`retarget`) as a load balancer would send them.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from azora_nexus.auth.tokens import Role
 from azora_nexus.config import Settings
 from azora_nexus.nexus import Nexus
-from tests.realtime.js_client import JsClient
+from tests.realtime.js_client import JsClient, StartJs
 from tests.realtime.node_process import NodeProcess
+from tests.realtime.recovery_helpers import alerts, subscribed
 from tests.realtime.test_multinode import StartNode, publisher, start_node, token
-from tests.realtime.test_recovery import after_connect
 
 # Starts processes (servers, the CLI, a browser) or runs long: 120 s (tests/conftest.py).
 pytestmark = pytest.mark.slow
 
 __all__ = ["publisher", "start_node"]  # fixtures
 
-StartJs = Callable[..., Awaitable[JsClient]]
-
-
-@pytest.fixture
-async def js() -> AsyncIterator[StartJs]:
-    clients: list[JsClient] = []
-
-    async def start(url: str, user: str, transport: str = "websocket") -> JsClient:
-        client = await JsClient.start(url, user, transport, reconnect=True)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        await client.close()
-
-
-async def alerts(nexus: Nexus, count: int, tag: str) -> list[str]:
-    return [
-        (await nexus.events.publish("system.alert", {"m": f"{tag}{n}"}, source="t")).id
-        for n in range(count)
-    ]
-
 
 async def subscribed_client(
     js: StartJs, node: NodeProcess, settings: Settings, transport: str = "websocket"
 ) -> JsClient:
-    client = await js(node.url, token(settings, Role.USER, "u1"), transport)
-    await client.wait_for("connected")
-    await client.send("subscribe", {"types": ["system.alert"]})
-    return client
+    return await subscribed(js, node.url, token(settings, Role.USER, "u1"), transport)
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
@@ -67,13 +40,11 @@ async def test_a_reconnect_on_another_node_is_recovered(
     client = await subscribed_client(js, node_a, settings, transport)
     before = await alerts(publisher, 5, "before")
     await client.wait_for("event", 5)
-    await client.command("drop", {"hold": True, "url": node_b.url})
-    await client.wait_for("disconnected")
+    await client.leave(node_b.url)
     away = await alerts(publisher, 5, "away")
-    await client.command("reconnect")
-    connects = await client.wait_for("connected", 2)
-    assert connects[1]["recovered"] is True
-    assert connects[1]["transport"] == transport
+    connect = await client.back()
+    assert connect["recovered"] is True
+    assert connect["transport"] == transport
     after = await alerts(publisher, 5, "after")
     await client.wait_for("event", 15)
     assert client.ids == before + away + after
@@ -116,5 +87,5 @@ async def test_recovery_after_every_node_was_restarted_with_no_event_before_the_
     after = await alerts(publisher, 2, "after")
     await client.wait_for("event", 7)
     assert client.ids == away + after
-    replayed = [r["data"]["id"] for r in after_connect(client, 2) if r["kind"] == "event"]
+    replayed = [r["data"]["id"] for r in client.after_connect(2) if r["kind"] == "event"]
     assert replayed == away + after
