@@ -52,10 +52,17 @@ POST_TRANSFERS = text(
         SELECT id, user_id, currency, balance FROM wallets
         WHERE id = ANY(CAST(:wallet_ids AS uuid[])) ORDER BY id FOR UPDATE
     ), existing AS MATERIALIZED (
-        -- A transfer's key is scoped to its sender (the token subject, `actor`).
-        SELECT t.idempotency_key AS key, t.idempotency_scope AS scope
-        FROM ledger_transactions AS t JOIN items AS i
-          ON t.idempotency_key = i.key AND t.idempotency_scope = i.actor
+        -- A transfer's key is scoped to its sender (the token subject, `actor`). One probe
+        -- of the (key, scope) unique index per transfer: LIMIT makes the lateral a nested
+        -- loop, where a join let the planner (guessing 100 items) scan every transaction
+        -- ever posted (3.7 ms of a 16-transfer batch at 24,000 transactions, growing).
+        SELECT t.key, t.scope
+        FROM items AS i CROSS JOIN LATERAL (
+            SELECT x.idempotency_key AS key, x.idempotency_scope AS scope
+            FROM ledger_transactions AS x
+            WHERE x.idempotency_key = i.key AND x.idempotency_scope = i.actor
+            LIMIT 1
+        ) AS t
     ), judged AS MATERIALIZED (
         -- In the order the one-transfer path checks: accounts, rights, currencies, key.
         SELECT i.n, i.source, i.target, i.amount, s.user_id AS source_user,
