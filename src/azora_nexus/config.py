@@ -58,8 +58,13 @@ class Settings(BaseSettings):
     cache_timeout_s: float = Field(default=0.5, gt=0, validation_alias="AZORA_CACHE_TIMEOUT_S")
     cache_retry_s: float = Field(default=1.0, gt=0, validation_alias="AZORA_CACHE_RETRY_S")
     cache_wait_s: float = Field(default=1.0, gt=0, validation_alias="AZORA_CACHE_WAIT_S")
-    # The event stream keeps about this many events (XADD MAXLEN ~); older ones are archived.
+    # The event stream keeps about this many events; older ones are archived. It is never
+    # trimmed past an event not yet archived, unless it holds more than the hard cap
+    # (default 10 x the maxlen): then history from before the dropped ones is expired.
     stream_maxlen: int = Field(default=100_000, ge=1, validation_alias="AZORA_STREAM_MAXLEN")
+    stream_hard_maxlen: int | None = Field(
+        default=None, ge=1, validation_alias="AZORA_STREAM_HARD_MAXLEN"
+    )
     # Set by `azora up --workers N` for each worker: where the workers' metrics are shared
     # (prometheus_client's multiprocess mode reads the same variable).
     metrics_dir: Path | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")

@@ -152,6 +152,7 @@ async def open_nexus(
                 redis=redis,
                 documents=documents,
                 stream_maxlen=settings.stream_maxlen,
+                stream_hard_maxlen=settings.stream_hard_maxlen,
                 outbox_retention_s=settings.outbox_retention_s,
                 archive_retention_s=settings.archive_retention_s,
                 metrics=metrics,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable
 from functools import partial
 
@@ -10,7 +12,9 @@ from redis.asyncio import Redis
 
 from azora_nexus.config import Settings
 from azora_nexus.documents.client import open_documents
+from azora_nexus.errors import HistoryExpired
 from azora_nexus.events.archive import Archive
+from azora_nexus.events.archiver import Archiver
 from azora_nexus.events.history import EventFilter
 from azora_nexus.events.taxonomy import TypeSelector
 from azora_nexus.nexus import Nexus, open_nexus
@@ -139,6 +143,65 @@ async def test_archive_reads_up_to_before_within_its_millisecond(
         )
         found = await archive.read(after="5-0", before="7-2", events_filter=events_filter, limit=10)
         assert [e.id for e in found] == ["6-0", "7-0", "7-1"]
+
+
+async def test_the_stream_waits_for_the_archiver_before_it_trims(settings: Settings) -> None:
+    """Events published faster than they are archived (MongoDB down, an archiver behind)
+    stay on the stream past its cap until archived: before, the cap dropped 550 of these
+    600 unread and history had a hole."""
+    capped = settings.model_copy(update={"stream_maxlen": 50, "stream_hard_maxlen": 1000})
+    async with open_nexus(capped, background=False) as nexus:  # no archiver runs yet
+        archiver = Archiver(nexus.redis, Archive(nexus.documents))
+        await archiver.ensure_group()
+        published = [
+            (await nexus.events.publish("system.alert", {"n": i}, source="t")).id
+            for i in range(600)
+        ]
+        assert await nexus.redis.xlen("azora:events") == 600
+        running = asyncio.create_task(archiver.run())
+        try:
+            await eventually(partial(_archived_at_least, nexus, 600))
+            await nexus.events.publish("system.alert", {"n": "next"}, source="t")  # trims now
+            assert await nexus.redis.xlen("azora:events") <= 50 + 5 + 1
+            viewer = EventFilter(viewer="u1")
+            found = await nexus.events.read(published[0], 1000, viewer)
+            assert [e.id for e in found][:599] == published[1:]
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+
+async def test_past_its_hard_cap_the_stream_drops_unarchived_events_and_says_so(
+    settings: Settings,
+) -> None:
+    """Memory stays bounded: past the hard cap the oldest go unarchived, and a read from
+    before them is history_expired (410) rather than a silent gap."""
+    capped = settings.model_copy(update={"stream_maxlen": 50, "stream_hard_maxlen": 200})
+    async with open_nexus(capped, background=False) as nexus:
+        archiver = Archiver(nexus.redis, Archive(nexus.documents))
+        await archiver.ensure_group()
+        published = [
+            (await nexus.events.publish("system.alert", {"n": i}, source="t")).id
+            for i in range(400)
+        ]
+        assert await nexus.redis.xlen("azora:events") <= 200 + 5
+        lost = await nexus.events.stream.unarchived_through()
+        assert lost is not None
+        with pytest.raises(HistoryExpired):
+            await nexus.events.read(published[0], 10)
+        with pytest.raises(HistoryExpired):
+            await nexus.events.history.require_kept_after(published[0])
+        newest_lost = published.index(lost)
+        running = asyncio.create_task(archiver.run())
+        try:
+            await eventually(partial(_archived_at_least, nexus, 400 - newest_lost - 1))
+            since_the_hole = [e.id for e in await nexus.events.read(None, 1000)]
+            assert since_the_hole == published[newest_lost + 1 :]
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
 
 
 async def _archived_at_least(nexus: Nexus, count: int) -> bool:

@@ -19,12 +19,12 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from azora_nexus.events.archive import Archive
-from azora_nexus.events.stream import STREAM_KEY, decode_entries
+from azora_nexus.events.stream import ARCHIVE_GROUP, STREAM_KEY, decode_entries
 from azora_nexus.guard import log_failure
 
 logger = logging.getLogger(__name__)
 
-GROUP = "archive"
+GROUP = ARCHIVE_GROUP  # the stream is never trimmed past what it has not acknowledged
 
 
 def consumer_name() -> str:

@@ -46,6 +46,7 @@ async def open_events(
     redis: Redis,
     documents: Documents,
     stream_maxlen: int,
+    stream_hard_maxlen: int | None = None,
     outbox_retention_s: float = 604_800.0,
     archive_retention_s: float | None = None,
     metrics: NodeMetrics | None = None,
@@ -53,7 +54,9 @@ async def open_events(
     db: Database | None = None,
 ) -> AsyncIterator[EventParts]:
     """The bus; with `background`, its relay, tailer and archiver run until exit."""
-    stream = EventStream(redis, maxlen=stream_maxlen, metrics=metrics)
+    stream = EventStream(
+        redis, maxlen=stream_maxlen, hard_maxlen=stream_hard_maxlen, metrics=metrics
+    )
     archive = Archive(documents)
     parts = EventParts(
         bus=EventBus(

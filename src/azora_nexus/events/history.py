@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from azora_nexus.errors import HistoryExpired
 from azora_nexus.events.archive import Archive
 from azora_nexus.events.audience import Audiences
 from azora_nexus.events.envelope import Event, parse_event_id, previous_id
@@ -70,10 +71,28 @@ class History:
 
     async def require_kept_after(self, after: str) -> None:
         """HistoryExpired when a read after `after` would meet events retention removed
-        (what `read` raises), checked before a caller commits to the read."""
+        or the stream dropped unarchived (what `read` raises), checked before a caller
+        commits to the read."""
+        await self._start_after(after)
         first = await self.stream.first_id()
         if first is None or _before_first(after, first):
             await self.archive.require_kept_after(after)
+
+    async def _start_after(self, after: str | None) -> str | None:
+        """Where a read after `after` starts: past events the stream had to drop before the
+        archive had them (only past its hard cap), so that no read spans that hole; a read
+        from before it is HistoryExpired."""
+        lost = await self.stream.unarchived_through()
+        if lost is None:
+            return after
+        if after is None:
+            return lost
+        if parse_event_id(after) < parse_event_id(lost):
+            raise HistoryExpired(
+                f"events after {after} were dropped from the stream before they were "
+                f"archived (through {lost}); read again without `after`"
+            )
+        return after
 
     async def read(self, after: str | None, limit: int, events_filter: EventFilter) -> list[Event]:
         """Up to `limit` matching events after `after`, oldest first, with no gap.
@@ -86,7 +105,7 @@ class History:
             return []  # another user's events, asked for by a user: none it may see
         indexed = not audiences.everyone and await self.stream.audience_index_ready()
         found: list[Event] = []
-        cursor = after
+        cursor = await self._start_after(after)
         first, complete = await self.stream.head()
         if complete:
             whole = await self._stream_only(cursor, limit, events_filter, first, indexed)

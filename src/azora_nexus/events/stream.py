@@ -1,8 +1,13 @@
 """The Redis stream `azora:events`: the bus every node appends to and tails.
 
 Each entry holds the envelope body under `e` (and, when it came from the outbox, the
-outbox row id under `o`); the entry id is the event id. The stream is capped with
-`MAXLEN ~`; history beyond the cap lives in the Mongo archive.
+outbox row id under `o`); the entry id is the event id. The stream keeps about `maxlen`
+entries; history beyond that lives in the Mongo archive, so the stream is never trimmed past
+an entry the archiver has not acknowledged (the archive group's oldest pending or undelivered
+entry): while MongoDB is down or the archiver lags, the stream grows instead of losing
+events. Only past `hard_maxlen` entries (memory must stay bounded) do the oldest go anyway;
+the newest such unarchived id is kept under `azora:events:unarchived`, and a history read
+from before it answers `history_expired`, never a silent gap.
 """
 
 from __future__ import annotations
@@ -30,22 +35,70 @@ from azora_nexus.metrics import NodeMetrics
 STREAM_KEY = "azora:events"
 # outbox id -> stream id of every outbox row appended but not yet marked in PostgreSQL.
 RELAYED_KEY = "azora:events:relayed"
+# The newest id trimmed before the archive had it (only past the hard cap).
+UNARCHIVED_KEY = "azora:events:unarchived"
+ARCHIVE_GROUP = "archive"
 BACKLOG_CHUNK = 1000
+HARD_MAXLEN_FACTOR = 10
+
+# Trim the stream (KEYS[1]) toward `maxlen` entries, `step` at a time (so the trim's reads
+# cost O(1) an append), and never past what the archive group has acknowledged, unless it
+# holds more than `hard` entries: then the oldest go anyway, and the newest unarchived id
+# among them is remembered in `lost` (events/history.py answers history_expired before it).
+_TRIM = (
+    f"local ARCHIVE_GROUP = '{ARCHIVE_GROUP}'\n"
+    + """
+local function archived_through(stream)
+  -- The bound (an XRANGE end) below which the archive group acknowledged every entry.
+  for _, flat in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local group = {}
+    for i = 1, #flat, 2 do group[flat[i]] = flat[i + 1] end
+    if group['name'] == ARCHIVE_GROUP then
+      if group['pending'] > 0 then
+        return '(' .. redis.call('XPENDING', stream, group['name'])[2]
+      end
+      return group['last-delivered-id']
+    end
+  end
+  return nil
+end
+local function trim(stream, lost, maxlen, step, hard)
+  local len = redis.call('XLEN', stream)
+  if len <= maxlen + step then return end
+  local floor = archived_through(stream)
+  local gone = redis.call('XRANGE', stream, '-', floor or '+', 'COUNT', len - maxlen)
+  local last = gone[#gone] and gone[#gone][1]
+  if floor and len - #gone > hard + step then
+    -- Still past the hard cap: the oldest unarchived go too, down to the cap.
+    local from = last and ('(' .. last) or '-'
+    local more = redis.call('XRANGE', stream, from, '+', 'COUNT', len - #gone - hard)
+    last = more[#more][1]
+    redis.call('SET', lost, last)
+  end
+  if not last then return end
+  local keep = redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', 1)[1][1]
+  redis.call('XTRIM', stream, 'MINID', keep)
+end
+"""
+)
 
 # Appending a batch of outbox rows and remembering their stream ids happens in one atomic
 # step, and a row already appended is never appended again: a relay that dies after XADD
 # and before marking its rows (or a second relay racing the first) cannot publish twice.
-# KEYS[3..] are the audience index keys of the rows, in order.
+# KEYS: stream, relayed, unarchived, then the rows' audience index keys in order. ARGV:
+# maxlen, step, hard, then outbox id and body per row.
 _APPEND_OUTBOX = (
     LUA_HELPERS
+    + _TRIM
     + """
 local ids = {}
-for i = 2, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local sid = redis.call('HGET', KEYS[2], ARGV[i])
   if not sid then
-    sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1], 'o', ARGV[i])
+    sid = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 1], 'o', ARGV[i])
     redis.call('HSET', KEYS[2], ARGV[i], sid)
-    index(KEYS[1], KEYS[2 + i / 2], sid)
+    trim(KEYS[1], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+    index(KEYS[1], KEYS[3 + (i - 2) / 2], sid)
   end
   ids[#ids + 1] = sid
 end
@@ -53,16 +106,19 @@ return ids
 """
 )
 
-# One event: XADD and its audience index member, in one step (events/audience.py).
+# One event: XADD, the trim and its audience index member, in one step (events/audience.py).
+# KEYS: stream, audience index, unarchived. ARGV: maxlen, step, hard, body, nonce.
 _APPEND = (
     LUA_HELPERS
+    + _TRIM
     + """
 local id
-if ARGV[3] == '' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[2])
+if ARGV[5] == '' then
+  id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[4])
 else
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[2], 'n', ARGV[3])
+  id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[4], 'n', ARGV[5])
 end
+trim(KEYS[1], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 index(KEYS[1], KEYS[2], id)
 return id
 """
@@ -103,19 +159,32 @@ class EventStream:
 
     redis: Redis
     maxlen: int = 100_000
+    hard_maxlen: int | None = None  # None: HARD_MAXLEN_FACTOR x maxlen
     key: str = STREAM_KEY
     relayed_key: str = RELAYED_KEY
+    unarchived_key: str = UNARCHIVED_KEY
     metrics: NodeMetrics | None = None  # the node's, counting what it puts on the stream
+
+    def _trim_args(self) -> list[int]:
+        """maxlen, step and hard cap, as the append scripts take them."""
+        hard = self.hard_maxlen or HARD_MAXLEN_FACTOR * self.maxlen
+        return [self.maxlen, max(1, min(100, self.maxlen // 10)), max(hard, self.maxlen)]
+
+    async def unarchived_through(self) -> str | None:
+        """The newest id trimmed off the stream before the archive had it (None: none)."""
+        found = await self.redis.get(self.unarchived_key)
+        return None if found is None else _text(found)
 
     async def append(self, event: NewEvent, nonce: str | None = None) -> Event:
         """`event` on the stream, with the id the stream gave it (and `nonce` beside it, by
         which the relay recognises it should the caller not hear the answer)."""
         entry_id = await self.redis.eval(
             _APPEND,
-            2,
+            3,
             self.key,
             index_key(audience_of(event.user_id)),
-            self.maxlen,
+            self.unarchived_key,
+            *self._trim_args(),
             event.encode(),
             nonce or "",
         )
@@ -127,13 +196,12 @@ class EventStream:
         """Stream ids of outbox rows `(outbox id, event)`, each appended at most once ever."""
         if not rows:
             return []
-        args: list[Any] = [self.maxlen]
+        args: list[Any] = self._trim_args()
         for outbox_id, event in rows:
             args.extend((outbox_id, event.encode()))
         audiences = [index_key(audience_of(event.user_id)) for _, event in rows]
-        ids = await self.redis.eval(
-            _APPEND_OUTBOX, 2 + len(rows), self.key, self.relayed_key, *audiences, *args
-        )
+        keys = [self.key, self.relayed_key, self.unarchived_key, *audiences]
+        ids = await self.redis.eval(_APPEND_OUTBOX, len(keys), *keys, *args)
         if self.metrics is not None:
             for _, event in rows:
                 self.metrics.events_published.labels(event.type).inc()
