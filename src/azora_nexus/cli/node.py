@@ -23,6 +23,7 @@ import uvloop
 
 from azora_nexus.app import create_app
 from azora_nexus.auth.tokens import resolve_secret
+from azora_nexus.cli.preflight import require_backends
 from azora_nexus.config import Settings
 from azora_nexus.errors import BadRequest
 from azora_nexus.metrics import MULTIPROCESS_DIR
@@ -117,6 +118,7 @@ def node_config(app: Any, settings: Settings) -> uvicorn.Config:
 
 async def serve_node(settings: Settings, servers: list[Stoppable]) -> None:
     """Serve one Nexus node until a signal asks it to stop."""
+    await require_backends(settings)
     server = NodeServer(node_config(create_app(settings), settings))
     servers.append(server)
     logger.info(
@@ -162,6 +164,7 @@ def worker_env(settings: Settings, metrics_dir: str, count: int) -> dict[str, st
 
 async def serve_workers(settings: Settings, count: int, holder: list[Stoppable]) -> None:
     """Route the port's connections to `count` worker processes until a signal stops us."""
+    await require_backends(settings)
     try:
         listener = socket.create_server((settings.host, settings.port), backlog=4096)
     except OSError as exc:
