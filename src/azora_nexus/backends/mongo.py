@@ -21,9 +21,7 @@ from pathlib import Path
 from pymongo import AsyncMongoClient
 
 from azora_nexus.backends.private import (
-    PASSWORD_FILE,
     create_password,
-    read_password,
     write_private,
 )
 from azora_nexus.backends.process import LOCALHOST, ChildServer
@@ -54,17 +52,6 @@ class EmbeddedMongo(ChildServer):
     @property
     def config_path(self) -> Path:
         return self.data_dir / "secantusd.toml"
-
-    @property
-    def password_path(self) -> Path:
-        return self.data_dir / PASSWORD_FILE
-
-    def password(self) -> str:
-        """The generated password of `azora` (BackendStartError before the first start)."""
-        password = read_password(self.password_path)
-        if password is None:
-            raise BackendStartError(f"mongo: {self.password_path} is missing")
-        return password
 
     def check_binaries(self) -> None:
         if importlib.util.find_spec("secantus") is None:

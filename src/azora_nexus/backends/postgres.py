@@ -25,7 +25,6 @@ from typing import Any
 import asyncpg
 
 from azora_nexus.backends.private import (
-    PASSWORD_FILE,
     create_password,
     new_password,
     private_dir,
@@ -126,17 +125,6 @@ class EmbeddedPostgres(ChildServer):
     @property
     def archive(self) -> WalArchive:
         return WalArchive(self.data_dir.with_name(self.data_dir.name + "-archive"))
-
-    @property
-    def password_path(self) -> Path:
-        return self.data_dir / PASSWORD_FILE
-
-    def password(self) -> str:
-        """The superuser's generated password (BackendStartError before the first start)."""
-        password = read_password(self.password_path)
-        if password is None:
-            raise BackendStartError(f"postgres: {self.password_path} is missing")
-        return password
 
     def prepare(self) -> None:
         group = SYSTEM_USER if self.as_root else None

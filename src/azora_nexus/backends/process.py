@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from azora_nexus.backends.private import (
+    PASSWORD_FILE,
     PRIVATE_UMASK,
     open_private_log,
     private_dir,
+    read_password,
     write_private,
 )
 from azora_nexus.errors import BackendStartError
@@ -160,6 +162,18 @@ class ChildServer(ABC):
     @property
     def log_path(self) -> Path:
         return self.data_dir / "server.log"
+
+    @property
+    def password_path(self) -> Path:
+        """Where the server's password, generated on its first start, is kept (0600)."""
+        return self.data_dir / PASSWORD_FILE
+
+    def password(self) -> str:
+        """The server's generated password (BackendStartError before its first start)."""
+        password = read_password(self.password_path)
+        if password is None:
+            raise BackendStartError(f"{self.name}: {self.password_path} is missing")
+        return password
 
     # The shared mechanism --------------------------------------------------------------
     @property

@@ -21,9 +21,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from azora_nexus.backends.private import (
-    PASSWORD_FILE,
     create_password,
-    read_password,
     write_private,
 )
 from azora_nexus.backends.process import LOCALHOST, ChildServer
@@ -66,17 +64,6 @@ class EmbeddedRedis(ChildServer):
 
     def check_foreign_data(self) -> None:
         """Valkey reads the AOF of every older Redis: nothing here to refuse."""
-
-    @property
-    def password_path(self) -> Path:
-        return self.data_dir / PASSWORD_FILE
-
-    def password(self) -> str:
-        """The generated `requirepass` (BackendStartError before the first start)."""
-        password = read_password(self.password_path)
-        if password is None:
-            raise BackendStartError(f"redis: {self.password_path} is missing")
-        return password
 
     def prepare(self) -> None:
         """The password (generated once) into the config; the Redis 6.2 AOF of an earlier
