@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -110,11 +111,29 @@ def own_data_dir(session_data_dir: Path) -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def tolerate_pymongo_socket_leak(config: pytest.Config, mongodb_url: str) -> None:
+    """Let through the one leak the suite cannot fix: PyMongo 4.20's async pool leaves a
+    new connection's socket unclosed when the task creating it is cancelled (a node's
+    background task at shutdown): `_async_create_connection` closes it only on OSError
+    (PYTHON-5867, unfixed in 4.20.1; traced with tracemalloc to pool_shared.py). Only
+    sockets to this MongoDB are let through; a leaked socket to anything else still fails
+    the test it shows up in."""
+    port = urlsplit(mongodb_url).port
+    config.addinivalue_line(
+        "filterwarnings",
+        rf"ignore:Exception ignored in. <socket\.socket .*raddr=\('127\.0\.0\.1', {port}\)>"
+        ":pytest.PytestUnraisableExceptionWarning",
+    )
+
+
 @pytest.fixture(scope="session")
-async def backends(session_data_dir: Path) -> AsyncIterator[BackendUrls]:
+async def backends(
+    session_data_dir: Path, pytestconfig: pytest.Config
+) -> AsyncIterator[BackendUrls]:
     """The three backends for the whole session, and a migrated template database."""
     settings = Settings(AZORA_DATA_DIR=session_data_dir / "shared")
     async with start_backends(settings) as urls:
+        tolerate_pymongo_socket_leak(pytestconfig, urls.mongodb)
         conn = await asyncpg.connect(**pg_connect_args(urls.database))
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
