@@ -7,13 +7,16 @@ MONGODB_URI name), one after the other with a pause between:
 1. pgledger (bench/pgledger.py: its SQL fetched at run time, never committed here) in a
    database of its own: 32 asyncpg clients, 100 accounts, Zipf s=1;
 2. Nexus in-process: 32 clients calling `ledger.transfers.transfer` (group-committed, as
-   a node does), 20 funded wallets, Zipf s=1, a fresh idempotency key each;
+   a node does), 20 funded wallets, Zipf s=1, a fresh idempotency key each, in a database
+   of its own (no relay runs in-process: its outbox rows must not be the next run's work);
 3. Nexus over HTTP: `azora serve` loaded by wrk, 32 connections,
    `POST /api/wallets/transfer` on 20 other funded wallets, Zipf s=1, a fresh key each.
 
 The ledger invariant is checked exactly after every run (and pgledger's books after its
-own). With `--profile`, py-spy samples the HTTP node while it serves: where a transfer's
-CPU goes. Prints a table and writes bench/results/ledger_vs_pgledger.json.
+own). Each run's CPU per transfer is given for its clients (the node, over HTTP) and for
+each server: PostgreSQL, Redis, and MongoDB (the node's archiver writes every event there).
+With `--profile`, py-spy samples the HTTP node while it serves: where a transfer's CPU goes.
+Prints a table and writes bench/results/ledger_vs_pgledger.json.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import psutil
 import uvloop
+from sqlalchemy.engine import make_url
 
 from azora_nexus.backends import BackendUrls, start_backends
 from azora_nexus.config import Settings
@@ -41,7 +46,18 @@ from azora_nexus.database.migrate import upgrade
 from azora_nexus.events.relay import asyncpg_dsn
 from bench import ledger_http, pgledger
 from bench.fanout.profile import Profiler, is_idle, is_loop_thread, read_stacks
-from bench.ledger_bench import RESULTS, Plan, bench, check, open_db, sample_server_cpu, seed
+from bench.ledger_bench import (
+    RESULTS,
+    Plan,
+    bench,
+    check,
+    cpu_figures,
+    open_db,
+    sample_server_cpu,
+    seed,
+)
+
+IN_PROCESS_DATABASE = "nexus_in_process"
 
 
 @dataclass(frozen=True)
@@ -78,22 +94,13 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
-def cpu_figures(transfers: int, clients_s: float, servers_s: float) -> dict[str, Any]:
-    """CPU per transfer, whatever else the machine runs: what bounds a run on idle cores."""
-    clients_ms = clients_s * 1000 / max(1, transfers)
-    servers_ms = servers_s * 1000 / max(1, transfers)
-    return {
-        "cpu_ms_per_transfer_clients": round(clients_ms, 3),
-        "cpu_ms_per_transfer_postgres_redis": round(servers_ms, 3),
-        "ceiling_transfers_per_s_on_2_idle_cores": round(2000 / (clients_ms + servers_ms)),
-    }
-
-
 async def run_pgledger(urls: BackendUrls, options: Options) -> dict[str, Any]:
     source = pgledger.locate(options.pgledger)
     dsn, ids = await pgledger.prepare(asyncpg_dsn(urls.database), source, options.pgledger_accounts)
     done = asyncio.Event()
-    sampler = asyncio.create_task(sample_server_cpu((urls.database, urls.redis), 0, done))
+    sampler = asyncio.create_task(
+        sample_server_cpu((urls.database, urls.redis, urls.mongodb), 0, done)
+    )
     await asyncio.sleep(0.3)  # the sampler's baseline
     # This thread's CPU: the loop running the asyncpg clients, not the sampler's thread.
     cpu_before = time.thread_time()
@@ -107,6 +114,21 @@ async def run_pgledger(urls: BackendUrls, options: Options) -> dict[str, Any]:
     return percentiles(latencies, options.seconds) | cpu | books | origin
 
 
+async def own_database(urls: BackendUrls, name: str) -> str:
+    """A fresh, migrated database `name` on the same server; its URL. The in-process run
+    writes there: its outbox rows (no relay runs in-process) would otherwise be the HTTP
+    node's to publish and archive while it is being measured."""
+    admin = await asyncpg.connect(asyncpg_dsn(urls.database))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    url = make_url(urls.database).set(database=name).render_as_string(hide_password=False)
+    await upgrade(url)
+    return url
+
+
 async def run_in_process(urls: BackendUrls, options: Options) -> dict[str, Any]:
     plan = Plan(
         seconds=options.seconds,
@@ -116,7 +138,8 @@ async def run_in_process(urls: BackendUrls, options: Options) -> dict[str, Any]:
         processes=1,
         pre_ping=False,  # as a node's engine (database/engine.py)
     )
-    return await bench((urls.database, urls.redis), plan)
+    database = await own_database(urls, IN_PROCESS_DATABASE)
+    return await bench((database, urls.redis), plan)
 
 
 async def run_http(urls: BackendUrls, options: Options) -> dict[str, Any]:
@@ -125,7 +148,9 @@ async def run_http(urls: BackendUrls, options: Options) -> dict[str, Any]:
     done = asyncio.Event()
     with ledger_http.served_node(urls, options.http_workers, {}) as (url, secret):
         node = ledger_http.node_pid(url)
-        sampler = asyncio.create_task(sample_server_cpu((urls.database, urls.redis), 0, done))
+        sampler = asyncio.create_task(
+            sample_server_cpu((urls.database, urls.redis, urls.mongodb), 0, done)
+        )
         await asyncio.sleep(0.3)  # the sampler's baseline
         node_before = tree_cpu_s(node)
         profile = RESULTS / "ledger_http_profile.raw"
@@ -196,11 +221,16 @@ def by_package(raw: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def servers(by_server: dict[str, float]) -> str:
+    order = ("postgresql", "redis", "mongodb")
+    return " / ".join(f"{by_server.get(name, 0.0):.2f}" for name in order)
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
     anchor = results["pgledger"]["transfers_per_s"]
     rows = [
         "| run | transfers/s | x pgledger | p50 ms | p99 ms | non-2xx | CPU ms/transfer"
-        " (Python + PostgreSQL/Redis) | ceiling on 2 idle cores | invariant |",
+        " (Python + servers: PostgreSQL/Redis/MongoDB) | ceiling on 2 idle cores | invariant |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, figures in results.items():
@@ -209,7 +239,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"| {name} | {rate:,.0f} | {rate / anchor:.2f} | {figures['latency_ms_p50']:.1f} "
             f"| {figures['latency_ms_p99']:.1f} | {figures.get('non_2xx', '-')} "
             f"| {figures['cpu_ms_per_transfer_clients']:.2f} + "
-            f"{figures['cpu_ms_per_transfer_postgres_redis']:.2f} "
+            f"({servers(figures['cpu_ms_per_transfer_by_server'])}) "
             f"| {int(figures['ceiling_transfers_per_s_on_2_idle_cores']):,} "
             f"| {'exact' if figures['invariant_exact'] else 'BROKEN'} |"
         )
