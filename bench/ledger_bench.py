@@ -85,14 +85,15 @@ async def open_db(
     engine.pool._pre_ping = pre_ping
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     settings = Settings()
-    committer = GroupCommit(
-        sessions,
-        window_s=settings.ledger_batch_window_s,
-        max_batch=settings.ledger_batch_max,
-        in_flight=settings.ledger_batch_in_flight,
-    )
     try:
         async with open_cache(redis_url) as cache:
+            committer = GroupCommit(
+                engine,
+                cache,
+                window_s=settings.ledger_batch_window_s,
+                max_batch=settings.ledger_batch_max,
+                in_flight=settings.ledger_batch_in_flight,
+            )
             bind_cache(sessions, cache)
             bind_group_commit(sessions, committer)  # as a node does (nexus.py)
             yield Database(engine=engine, sessions=sessions)

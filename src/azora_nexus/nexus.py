@@ -139,7 +139,9 @@ async def open_nexus(
         await stack.enter_async_context(_listening(notifications, cache, erased))
         bind_cache(db.sessions, cache)  # so invalidate_after_commit(session, keys) finds it
         ledger = GroupCommit(
-            db.sessions,
+            db.engine,
+            cache,
+            metrics=metrics,
             window_s=settings.ledger_batch_window_s,
             max_batch=settings.ledger_batch_max,
             in_flight=settings.ledger_batch_in_flight,

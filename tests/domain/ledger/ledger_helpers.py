@@ -88,7 +88,7 @@ async def open_ledger_db(
         async with open_cache(redis_url) as cache:
             bind_cache(sessions, cache)
             committer = GroupCommit(
-                sessions, window_s=window_s, max_batch=max_batch, in_flight=in_flight
+                engine, cache, window_s=window_s, max_batch=max_batch, in_flight=in_flight
             )
             bind_group_commit(sessions, committer)
             yield Database(engine=engine, sessions=sessions)

@@ -29,13 +29,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from azora_nexus.cache.cache import Cache
 from azora_nexus.domain.ledger.transfer_batch import BatchTransfer, Deferred, Outcome, post_batch
+from azora_nexus.metrics import NodeMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ class _Waiting:
 class GroupCommit:
     """Gathers transfers into batches; `post(item)` is one transfer's outcome."""
 
-    sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+    engine: AsyncEngine
+    cache: Cache  # what a posted transfer makes stale is invalidated through it
+    metrics: NodeMetrics | None = None
     window_s: float = 0.0005
     max_batch: int = 128
     in_flight: int = 2
@@ -150,8 +152,8 @@ class GroupCommit:
     async def _commit(self, batch: list[_Waiting]) -> None:
         outcomes: list[Outcome]
         try:
-            async with self.sessions() as session:
-                outcomes = await post_batch(session, [w.item for w in batch])
+            items = [w.item for w in batch]
+            outcomes = await post_batch(self.engine, items, cache=self.cache, metrics=self.metrics)
             self.batches += 1
         except asyncio.CancelledError:
             _settle(batch, [Deferred.ALONE] * len(batch))

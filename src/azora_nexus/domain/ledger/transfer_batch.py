@@ -10,9 +10,10 @@ from enum import Enum
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from azora_nexus.cache import keys
+from azora_nexus.cache.cache import Cache
 from azora_nexus.cache.keys import CacheKey
 from azora_nexus.domain.ledger.batch_sql import POST_TRANSFERS
 from azora_nexus.domain.ledger.models import Currency, TransactionKind
@@ -25,8 +26,7 @@ from azora_nexus.errors import (
     NotFound,
 )
 from azora_nexus.events.outbox import NOTIFY_CHANNEL
-from azora_nexus.metrics import session_metrics
-from azora_nexus.sync import invalidate_after_commit
+from azora_nexus.metrics import NodeMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,26 +133,36 @@ def _outcome(item: BatchTransfer, row: Any) -> Outcome:
     return _REFUSALS[row.verdict](_MESSAGES[row.verdict])
 
 
-async def post_batch(session: AsyncSession, items: Sequence[BatchTransfer]) -> list[Outcome]:
+async def post_batch(
+    engine: AsyncEngine,
+    items: Sequence[BatchTransfer],
+    *,
+    cache: Cache,
+    metrics: NodeMetrics | None = None,
+) -> list[Outcome]:
     """Post `items` in one autocommitted statement, each decided in order; the cache keys
-    of those posted are invalidated before this returns. Raises when the batch fails as a
-    whole (nothing of it is then written)."""
-    async with session.begin():
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        rows = (await session.execute(POST_TRANSFERS, _parameters(items))).all()
-        outcomes = [_outcome(item, row) for item, row in zip(items, rows, strict=True)]
-        posted = [
-            (item, row)
-            for item, row, out in zip(items, rows, outcomes, strict=True)
-            if isinstance(out, PostedTransaction)
-        ]
-        if posted:
-            first = rows[0]
-            assert (first.posted, first.lines) == (len(posted), 2 * len(posted))
-            assert first.events == 2 * len(posted)
-            stale = [key for item, row in posted for key in _cache_keys(item, row)]
-            invalidate_after_commit(session, stale)
-    if (metrics := session_metrics(session)) is not None:
+    of those posted are invalidated (once the connection is back in the pool) before this
+    returns. Raises when the batch fails as a whole (nothing of it is then written).
+
+    On a Core connection, not a Session: the session's set-up, its commit hooks and its
+    result handling cost the node about 0.5 ms of CPU more per batch of 16 (measured: 1.1
+    ms against 0.6 ms, invalidation aside), a sixth of its CPU per transfer over HTTP."""
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        rows = (await connection.execute(POST_TRANSFERS, _parameters(items))).all()
+    outcomes = [_outcome(item, row) for item, row in zip(items, rows, strict=True)]
+    posted = [
+        (item, row)
+        for item, row, out in zip(items, rows, outcomes, strict=True)
+        if isinstance(out, PostedTransaction)
+    ]
+    if posted:
+        first = rows[0]
+        assert (first.posted, first.lines) == (len(posted), 2 * len(posted))
+        assert first.events == 2 * len(posted)
+        # Committed already (autocommit): no reader may find a value older than this.
+        await cache.invalidate([key for item, row in posted for key in _cache_keys(item, row)])
+    if metrics is not None:
         if posted:
             metrics.ledger_transfers.labels(TransactionKind.TRANSFER.value).inc(len(posted))
         for out in outcomes:
