@@ -8,13 +8,16 @@ from collections.abc import Awaitable
 from functools import partial
 
 import pytest
+from pymongo import ASCENDING, IndexModel
 from redis.asyncio import Redis
 
 from azora_nexus.config import Settings
-from azora_nexus.documents.client import open_documents
+from azora_nexus.documents.client import Documents, open_documents
 from azora_nexus.errors import HistoryExpired
-from azora_nexus.events.archive import Archive
+from azora_nexus.events import archive as archive_module
+from azora_nexus.events.archive import RETENTION_COLLECTION, Archive, to_document
 from azora_nexus.events.archiver import Archiver
+from azora_nexus.events.envelope import Event
 from azora_nexus.events.history import EventFilter
 from azora_nexus.events.taxonomy import TypeSelector
 from azora_nexus.nexus import Nexus, open_nexus
@@ -95,8 +98,6 @@ async def test_history_continues_seamlessly_from_the_archive_past_the_stream_cap
 
 
 async def test_archive_reads_in_id_order_not_string_order(settings: Settings) -> None:
-    from azora_nexus.events.envelope import Event
-
     async with open_documents(settings.mongodb_uri or "") as documents:
         archive = Archive(documents)
         await archive.create_indexes()
@@ -126,8 +127,6 @@ async def test_archive_reads_up_to_before_within_its_millisecond(
     """A resume reads the archive up to the stream's oldest entry, which often shares its
     millisecond with the newest archived one: that one must not be lost, whatever index
     the filter's query goes through."""
-    from azora_nexus.events.envelope import Event
-
     async with open_documents(settings.mongodb_uri or "") as documents:
         archive = Archive(documents)
         await archive.create_indexes()
@@ -143,6 +142,102 @@ async def test_archive_reads_up_to_before_within_its_millisecond(
         )
         found = await archive.read(after="5-0", before="7-2", events_filter=events_filter, limit=10)
         assert [e.id for e in found] == ["6-0", "7-0", "7-1"]
+
+
+def event(n: int, event_type: str, user_id: str | None) -> Event:
+    """The `n`-th event, nine to a millisecond: pages start and end inside one."""
+    event_id = f"{1000 + n // 9}-{n % 9}"
+    return Event(
+        id=event_id, type=event_type, payload={"n": n}, source="t", timestamp_ms=1, user_id=user_id
+    )
+
+
+@pytest.mark.parametrize(
+    "events_filter",
+    [
+        EventFilter(types=TypeSelector.parse(["system.alert"]), viewer="u1"),
+        EventFilter(types=TypeSelector.parse(["system.alert"]), user_id="u1"),
+        EventFilter(types=TypeSelector.parse(["system.alert", "finance.*"]), viewer="u2"),
+    ],
+    ids=["viewer", "user", "viewer-many-types"],
+)
+async def test_a_typed_read_by_audience_pages_past_the_types_it_does_not_want(
+    settings: Settings, events_filter: EventFilter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read limited to audiences and types goes through `(aud, ms, seq)` and keeps the
+    types in Python: each page still holds `limit` matching events though far more than
+    `limit` of the audience's other types lie between them, and `after`/`before` hold."""
+    others = ("finance.wallet.created", "system.health.check")
+    stored = [
+        event(n, "system.alert" if n % 37 < 3 else others[n % 2], ("u1", "u2", None)[n % 3])
+        for n in range(600)
+    ]
+    before = stored[500].id  # inside its millisecond
+    expected = [e.id for e in stored[:500] if events_filter.matches(e)]
+    # Finds of 8 documents (nine share each millisecond): a page takes many finds, and
+    # a find may start and end inside one millisecond.
+    monkeypatch.setattr(archive_module, "READ_BATCH_MAX", 8)
+    async with open_documents(settings.mongodb_uri or "") as documents:
+        archive = Archive(documents)
+        await archive.create_indexes()
+        await archive.backfill_audience()
+        await archive.store(stored)
+        pages: list[list[str]] = []
+        after: str | None = None
+        while not pages or len(pages[-1]) == 4:
+            page = await archive.read(
+                after=after, before=before, events_filter=events_filter, limit=4
+            )
+            pages.append([e.id for e in page])
+            after = page[-1].id if page else after
+    assert [i for page in pages for i in page] == expected
+    assert len(pages) == len(expected) // 4 + 1
+
+
+# The indexes an archive had before it kept three (the archive's and documents/client.py's).
+OLD_INDEXES = [
+    IndexModel([("ms", ASCENDING), ("seq", ASCENDING)]),
+    IndexModel([("type", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
+    IndexModel([("userId", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)], sparse=True),
+    IndexModel([("aud", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
+    IndexModel([("aud", ASCENDING), ("type", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
+    IndexModel([("type", ASCENDING), ("_id", ASCENDING)]),
+    IndexModel([("userId", ASCENDING), ("_id", ASCENDING)], sparse=True),
+    IndexModel([("timestamp", ASCENDING)]),
+]
+KEPT = [["_id"], ["aud", "ms", "seq"], ["ms", "seq"], ["type", "ms", "seq"]]
+
+
+async def index_keys(documents: Documents) -> list[list[str]]:
+    return sorted([list(i["key"]) async for i in await documents.events.list_indexes()])
+
+
+async def test_an_archive_has_three_indexes_and_an_older_one_drops_the_rest_once_backfilled(
+    settings: Settings,
+) -> None:
+    """Each index costs every archived event a write. A node indexes a new archive three
+    ways; an archive an older release indexed eight ways keeps them until `aud` is
+    backfilled (reads and erasure go by `userId` until then), then the three."""
+    async with open_documents(settings.mongodb_uri or "") as documents:
+        archive = Archive(documents)
+        await archive.create_indexes()
+        await archive.backfill_audience()
+        assert await index_keys(documents) == KEPT
+    async with open_documents(settings.mongodb_uri or "") as documents:
+        await documents.events.drop()
+        await documents.database[RETENTION_COLLECTION].drop()
+        await documents.events.create_indexes(OLD_INDEXES)
+        legacy = [to_document(event(n, "system.alert", "u1")) for n in range(5)]
+        await documents.events.insert_many(
+            [{k: v for k, v in d.items() if k != "aud"} for d in legacy]
+        )
+        archive = Archive(documents)
+        await archive.create_indexes()
+        assert len(await index_keys(documents)) == len(OLD_INDEXES) + 1  # none dropped yet
+        assert await archive.backfill_audience() == 5
+        assert await index_keys(documents) == KEPT
+        await Archive(documents).create_indexes()  # the next start: none left to drop
+        assert await index_keys(documents) == KEPT
 
 
 async def test_the_stream_waits_for_the_archiver_before_it_trims(settings: Settings) -> None:

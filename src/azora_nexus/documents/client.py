@@ -25,12 +25,7 @@ Document = dict[str, Any]
 
 # The collections later parts rely on, with the indexes each query path needs.
 INDEXES: dict[str, list[IndexModel]] = {
-    # The event archive: `_id` is the event id, so re-archiving an event is a no-op.
-    "events": [
-        IndexModel([("type", ASCENDING), ("_id", ASCENDING)]),
-        IndexModel([("userId", ASCENDING), ("_id", ASCENDING)], sparse=True),
-        IndexModel([("timestamp", ASCENDING)]),
-    ],
+    # The event archive ("events") has its own, and no more: events/archive.py.
     "content": [
         IndexModel([("key", ASCENDING)], unique=True),
         IndexModel([("kind", ASCENDING), ("updatedAt", DESCENDING)]),

@@ -3,10 +3,15 @@
 Documents are the envelope with `_id` = the event id, plus `ms` and `seq` (the id's
 two numbers) because ids do not sort as strings ("5-10" < "5-9"), and `aud`, the audience
 that may see the event (events/audience.py). Every read is a set of index ranges: by `ms`,
-by `(type, ms)`, by `(aud, ms)` or by `(aud, type, ms)`, one equality prefix each, merged
-here; so a user's page costs the events of its audiences in the range, not everyone's.
-Documents archived before `aud` existed get it once (`backfill_audience`); until then a
-read limited to audiences uses the old query.
+by `(type, ms)` or by `(aud, ms)`, one equality prefix each, merged here; so a user's page
+costs the events of its audiences in the range, not everyone's. A read limited to
+audiences and types reads its audiences' ranges and keeps the types in Python (`_read`).
+
+Three indexes and no more: every event is archived and each index costs each one a write
+(the server's CPU per event grew ~0.06 ms an index), while the archive is read only for
+what the stream no longer holds. Indexes older releases made are dropped once `aud` is
+backfilled (`OBSOLETE_INDEXES`). Documents archived before `aud` existed get it once
+(`backfill_audience`); until then a read limited to audiences uses the old query.
 
 Retention (`AZORA_ARCHIVE_RETENTION_S`) removes the oldest events by `ms`. Before it
 removes any, it records the newest id it is about to remove (`retention` collection): a
@@ -17,14 +22,14 @@ replay with a hole in it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 from pymongo.write_concern import WriteConcern
 
 from azora_nexus.documents.client import Document, Documents
@@ -37,20 +42,35 @@ if TYPE_CHECKING:
 from azora_nexus.events.taxonomy import TypeSelector
 
 DUPLICATE_KEY = 11000
+INDEX_NOT_FOUND = 27
 RETENTION_COLLECTION = "retention"
 WATERMARK_ID = "events"  # {_id, ms, seq}: the newest event id retention removed
 AUDIENCE_ID = "audience"  # present once every archived document has `aud`
 BACKFILL_BATCH = 1000
 EXPIRE_BATCH = 5000
+# Documents a find asks for when a read drops some: SecantusDB fetches and sorts every
+# document of the range whatever the limit (its plans sort in memory), so a wide batch
+# costs about what a narrow one does and saves finds.
+READ_BATCH_MAX = 1000
 T = TypeVar("T")
 
 ARCHIVE_INDEXES = [
     IndexModel([("ms", ASCENDING), ("seq", ASCENDING)]),
     IndexModel([("type", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
-    IndexModel([("userId", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)], sparse=True),
     IndexModel([("aud", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
-    IndexModel([("aud", ASCENDING), ("type", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
 ]
+# Key patterns of indexes older releases made on the archive: no read needs them once `aud`
+# is backfilled (typed reads by audience, erasure by `aud`), and each costs every event.
+IndexKey = tuple[tuple[str, int | str], ...]
+OBSOLETE_INDEXES: frozenset[IndexKey] = frozenset(
+    {
+        (("userId", 1), ("ms", 1), ("seq", 1)),
+        (("aud", 1), ("type", 1), ("ms", 1), ("seq", 1)),
+        (("type", 1), ("_id", 1)),
+        (("userId", 1), ("_id", 1)),
+        (("timestamp", 1),),
+    }
+)
 
 
 def to_document(event: Event) -> Document:
@@ -69,28 +89,33 @@ def from_document(document: Document) -> Event:
 def selectors(
     audiences: tuple[str, ...] | None, types: TypeSelector | None
 ) -> list[dict[str, Any]]:
-    """One equality prefix per index range to read: every audience with every type
-    (None: any audience, any type)."""
-    type_names: list[str | None] = [None] if types is None else list(types.expand())
-    return [
-        {**({} if a is None else {"aud": a}), **({} if t is None else {"type": t})}
-        for a in (audiences if audiences is not None else (None,))
-        for t in type_names
-    ]
+    """One equality prefix per index range to read: one per audience, whatever the types
+    (the reader keeps those it wants, `_read`); else one per type (None: one for all)."""
+    if audiences is not None:
+        return [{"aud": a} for a in audiences]
+    return [{}] if types is None else [{"type": t} for t in types.expand()]
 
 
-def _range(after: str | None, before: str | None) -> dict[str, Any]:
+def _range(start_ms: int | None, before_ms: int | None) -> dict[str, Any]:
     """A plain range on `ms` (what the index serves best); the seq edges are cut in Python.
 
     The upper bound is `$lt` the next millisecond, never `$lte`: SecantusDB 0.7.0b3 treats
     `$lte` on a field after an equality prefix of a compound index (`aud`, `type`) as `$lt`,
     which dropped the events sharing `before`'s millisecond from a user's resume."""
     bounds: dict[str, int] = {}
-    if after is not None:
-        bounds["$gte"] = parse_event_id(after)[0]
-    if before is not None:
-        bounds["$lt"] = parse_event_id(before)[0] + 1
+    if start_ms is not None:
+        bounds["$gte"] = start_ms
+    if before_ms is not None:
+        bounds["$lt"] = before_ms + 1
     return {"ms": bounds} if bounds else {}
+
+
+def _key(index: Mapping[str, Any]) -> IndexKey:
+    """An index's key pattern; orders as ints (the server may answer 1.0), or "text" etc."""
+    return tuple(
+        (str(name), order if isinstance(order, str) else int(order))
+        for name, order in index["key"].items()
+    )
 
 
 @dataclass(frozen=True)
@@ -102,10 +127,27 @@ class Archive:
     _audience: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     async def create_indexes(self) -> None:
-        """The indexes the reads below need (idempotent)."""
+        """The indexes the reads below need (idempotent), and once `aud` is backfilled no
+        other: the obsolete ones an older release made are dropped."""
         await self.documents.with_retry(
             partial(self.documents.events.create_indexes, ARCHIVE_INDEXES)
         )
+        if await self.audience_ready():
+            await self._drop_obsolete_indexes()
+
+    async def _drop_obsolete_indexes(self) -> None:
+        """Drop those of `OBSOLETE_INDEXES` present (by key pattern, whatever their name);
+        one another node dropped meanwhile is no error."""
+        events = self.documents.events
+        obsolete = [
+            i["name"] async for i in await events.list_indexes() if _key(i) in OBSOLETE_INDEXES
+        ]
+        for name in obsolete:
+            try:
+                await events.drop_index(name)
+            except OperationFailure as exc:
+                if exc.code != INDEX_NOT_FOUND:
+                    raise
 
     async def store(self, events: Sequence[Event]) -> None:
         """Every event durably archived (journaled), once however often it is stored."""
@@ -213,6 +255,7 @@ class Archive:
             updated += (await self.documents.events.bulk_write(batch)).modified_count
         await self._markers().replace_one({"_id": AUDIENCE_ID}, {"_id": AUDIENCE_ID}, upsert=True)
         self._audience["ready"] = True
+        await self._drop_obsolete_indexes()  # nothing reads through them any more
         return updated
 
     async def audience_ready(self) -> bool:
@@ -252,11 +295,20 @@ class Archive:
             queries = selectors(audiences.keys, events_filter.types)
         else:  # documents without `aud` remain: the query that does not need it
             queries = [events_filter.mongo_query()]
+        # By audience, the types are kept in Python: the ranges hold others too.
+        drops = not audiences.everyone and events_filter.types is not None
         pages = [
-            await self._read(after=after, before=before, query=q, limit=limit) for q in queries
+            await self._read(
+                after=after,
+                before=before,
+                query=q,
+                keep=events_filter.matches,
+                limit=limit,
+                batch=max(limit + 1, READ_BATCH_MAX) if drops else limit + 1,
+            )
+            for q in queries
         ]
-        merged = heapq.merge(*pages, key=lambda e: e.order)
-        return [e for e in merged if events_filter.matches(e)][:limit]
+        return list(heapq.merge(*pages, key=lambda e: e.order))[:limit]
 
     async def _read(
         self,
@@ -264,30 +316,49 @@ class Archive:
         after: str | None,
         before: str | None,
         query: dict[str, Any],
+        keep: Callable[[Event], bool],
         limit: int,
+        batch: int,
     ) -> list[Event]:
+        """Up to `limit` events of the index range `query` names that `keep` lets through,
+        in (after, before), oldest first: the range is read batch by batch until `limit`
+        are kept or it ends (`batch` documents a find at first, more after).
+
+        Only a read by audience that wants some types drops events here (no index has
+        `(aud, type)`): what it reads beyond what it returns is bounded by the events of
+        its audiences in the range (the reader's own and the public ones), never everyone's.
+        """
         low = parse_event_id(after) if after is not None else (-1, -1)
         high = parse_event_id(before) if before is not None else None
-        selector = {**query, **_range(after, before)} if query else _range(after, before)
+        start = None if after is None else low[0]
+        before_ms = None if high is None else high[0]
         found: list[Event] = []
-        # Events in `after`'s own millisecond at or before it match the range: skip past them.
+        # Each batch starts at the last one's last millisecond, past the documents already
+        # read in it (`skip`); those at or before `after` (or read twice) are cut by `low`.
         skip = 0
         while True:
             cursor = (
-                self.documents.events.find(selector)
+                self.documents.events.find({**query, **_range(start, before_ms)})
                 .sort([("ms", ASCENDING), ("seq", ASCENDING)])
                 .skip(skip)
-                .limit(limit + 1)
+                .limit(batch)
             )
             documents = [d async for d in cursor]
             for document in documents:
                 order = (document["ms"], document["seq"])
                 if high is not None and order >= high:
                     return found
-                if order > low:
-                    found.append(from_document(document))
+                if order <= low:
+                    continue
+                low = order
+                event = from_document(document)
+                if keep(event):
+                    found.append(event)
                     if len(found) == limit:
                         return found
-            if len(documents) <= limit:
+            if len(documents) < batch:
                 return found
-            skip += len(documents)
+            last = documents[-1]["ms"]
+            same = sum(1 for d in documents if d["ms"] == last)
+            skip, start = (skip + same if last == start else same), last
+            batch = max(batch, min(2 * batch, READ_BATCH_MAX))

@@ -7,8 +7,9 @@ otherwise a read reaching before the stream's oldest entry needs the archive, an
 
 A read limited to some audiences (a user's: public events and its own; or one user's
 events) goes through the audience indexes (events/audience.py) on the stream and in the
-archive, so it costs what the events it returns cost, however many events of other users
-lie in between; only until the index has taken in a stream written before it existed does
+archive, so it costs what the events it returns cost (in the archive, a typed read also
+reads its audiences' events of other types), however many events of other users lie in
+between; only until the index has taken in a stream written before it existed does
 such a read scan the stream.
 """
 

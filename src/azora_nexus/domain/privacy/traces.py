@@ -35,7 +35,7 @@ from azora_nexus.documents.client import Documents
 from azora_nexus.domain.privacy.export import CONTENT_OWNER_FIELDS
 from azora_nexus.domain.privacy.identity import Subject, Tombstone
 from azora_nexus.domain.privacy.rows import rewrite_outbox
-from azora_nexus.events.archive import to_document
+from azora_nexus.events.archive import Archive, to_document
 from azora_nexus.events.archiver import GROUP as ARCHIVE_GROUP
 from azora_nexus.events.audience import audience_of, index_key
 from azora_nexus.events.compaction import compact_stream
@@ -175,7 +175,13 @@ async def scrub_archive(
     """The archive keeps no event for the user, and anyone else's event tied to them by id
     names the tombstone instead."""
     events = stores.documents.events
-    await events.delete_many({"userId": str(subject.id)})
+    uid = str(subject.id)
+    if await Archive(stores.documents).audience_ready():
+        await events.delete_many({"aud": audience_of(uid)})  # the `(aud, ms, seq)` index
+    else:
+        # Only before the one-time backfill of `aud`: by the `userId` index an older release
+        # made (dropped once the backfill is done), a scan of the archive without it.
+        await events.delete_many({"userId": uid})
     for event in kept:
         document = to_document(event)
         await events.replace_one({"_id": document["_id"]}, document, upsert=True)
