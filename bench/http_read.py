@@ -9,8 +9,10 @@ reads it once (the cache now holds it). With `--vs-bare` it also serves `bench.b
 httptools) on the node's own Redis, the key holding the bytes Nexus answered. Then, in
 turn for `--rounds` rounds, wrk (`--connections`, 2 threads, the token set by a wrk Lua
 script) loads each for `--seconds` after a short warm-up. Every target answers the same
-user with the same token; each round reports req/s, p50 and p99 and the run the median of
-the rounds. `--profile` records the Nexus workers with py-spy during one extra run
+user with the same token; each round reports req/s, p50 and p99, the serving processes'
+CPU per request, the cores they got and how often the scheduler preempted them (their
+involuntary context switches), with the box's load average at its end; the run reports
+the median of the rounds. `--profile` records the Nexus workers with py-spy during one extra run
 (bench/results/http_read-profile.txt: the functions taking the most CPU, own and total).
 Writes bench/results/http_read.json.
 """
@@ -128,14 +130,33 @@ def cpu_s(pids: list[int]) -> float:
     return total / TICKS_S
 
 
+def preemptions(pids: list[int]) -> int:
+    """Involuntary context switches of the processes' threads so far: how often the
+    scheduler took a core from them while they still had work (CPU contention)."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("nonvoluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
+
+
 def measured(
     url: str, script: Path, connections: int, seconds: float, pids: list[int]
 ) -> dict[str, float]:
-    """One wrk round, with the CPU the serving processes spent per request."""
-    before = cpu_s(pids)
+    """One wrk round, with the CPU the serving processes spent per request, the cores they
+    got, how often they were preempted and the box's load average at the round's end
+    (the tail follows the CPU the box leaves them: see the README's cached reads)."""
+    before, preempted = cpu_s(pids), preemptions(pids)
     result = wrk(url, script, connections, seconds)
     spent = cpu_s(pids) - before
-    return result | {"cpu_us_per_req": 1e6 * spent / max(1.0, result["rps"] * seconds)}
+    return result | {
+        "cpu_us_per_req": 1e6 * spent / max(1.0, result["rps"] * seconds),
+        "cores": spent / seconds,
+        "preempted_per_s": (preemptions(pids) - preempted) / seconds,
+        "load1": os.getloadavg()[0],
+    }
 
 
 def wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, float]:
@@ -243,6 +264,9 @@ def summary(rounds: list[dict[str, float]]) -> dict[str, Any]:
         "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
         "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
         "cpu_us_per_req": statistics.median(r["cpu_us_per_req"] for r in rounds),
+        "cores": statistics.median(r["cores"] for r in rounds),
+        "preempted_per_s": statistics.median(r["preempted_per_s"] for r in rounds),
+        "load1": statistics.median(r["load1"] for r in rounds),
         "non_2xx": sum(int(r["non_2xx"]) for r in rounds),
         "rounds": rounds,
     }
@@ -315,6 +339,22 @@ def markdown(figures: dict[str, Any]) -> str:
     if "ratio" in figures:
         cpu = figures["bare"]["cpu_us_per_req"] / figures["nexus"]["cpu_us_per_req"]
         lines += ["", f"Nexus / bare: {figures['ratio']:.2f}x req/s, {cpu:.2f}x by CPU per request"]
+    lines += [
+        "",
+        "rounds in the order run (cores: CPU the serving processes got; preempted: their "
+        "involuntary context switches; load: the box's 1-minute load average at the end)",
+        "",
+        "| target | req/s | p99 ms | cores | preempted/s | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    for index in range(len(figures["nexus"]["rounds"])):
+        for name in ("bare", "nexus"):
+            if name in figures:
+                r = figures[name]["rounds"][index]
+                lines.append(
+                    f"| {name} | {r['rps']:,.0f} | {r['p99_ms']:.2f} | {r['cores']:.2f} "
+                    f"| {r['preempted_per_s']:,.0f} | {r['load1']:.1f} |"
+                )
     return "\n".join(lines)
 
 
