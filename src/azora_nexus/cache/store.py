@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from azora_nexus.cache import keys
+from azora_nexus.cache.batching import ScriptBatch
 from azora_nexus.cache.breaker import Admission, Breaker, CacheUnavailable
 from azora_nexus.cache.counters import CacheStats
 from azora_nexus.cache.scripts import Fill, Scripts, Status
@@ -72,6 +73,8 @@ class Store:
         self.stats = stats
         self.scan_count = scan_count
         self.scripts = Scripts(redis)
+        # Lookups are the hot path (every cached read): those of one loop turn go together.
+        self.lookups = ScriptBatch(redis, self.scripts.lookup)
         self.epoch: str | None = None
         self._epoch_key = keys.epoch_key(prefix)
 
@@ -79,7 +82,7 @@ class Store:
     async def lookup(self, key: keys.CacheKey, token: str, lease_ms: int, now_ms: int) -> Found:
         """The value, and past its soft deadline the refresh lease when nobody holds it."""
         return await self._guarded(
-            lambda: self._entry_script(self.scripts.lookup, key, now_ms, token, lease_ms)
+            lambda: self._entry_script(self.lookups, key, now_ms, token, lease_ms)
         )
 
     async def acquire(self, key: keys.CacheKey, token: str, lease_ms: int, steal: bool) -> Found:
