@@ -54,10 +54,11 @@ EXPIRE_BATCH = 5000
 READ_BATCH_MAX = 1000
 T = TypeVar("T")
 
+AUDIENCE_INDEX = [("aud", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]
 ARCHIVE_INDEXES = [
     IndexModel([("ms", ASCENDING), ("seq", ASCENDING)]),
     IndexModel([("type", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
-    IndexModel([("aud", ASCENDING), ("ms", ASCENDING), ("seq", ASCENDING)]),
+    IndexModel(AUDIENCE_INDEX),
 ]
 # Key patterns of indexes older releases made on the archive: no read needs them once `aud`
 # is backfilled (typed reads by audience, erasure by `aud`), and each costs every event.

@@ -35,7 +35,7 @@ from azora_nexus.documents.client import Documents
 from azora_nexus.domain.privacy.export import CONTENT_OWNER_FIELDS
 from azora_nexus.domain.privacy.identity import Subject, Tombstone
 from azora_nexus.domain.privacy.rows import rewrite_outbox
-from azora_nexus.events.archive import Archive, to_document
+from azora_nexus.events.archive import AUDIENCE_INDEX, Archive, to_document
 from azora_nexus.events.archiver import GROUP as ARCHIVE_GROUP
 from azora_nexus.events.audience import audience_of, index_key
 from azora_nexus.events.compaction import compact_stream
@@ -176,8 +176,14 @@ async def scrub_archive(
     names the tombstone instead."""
     events = stores.documents.events
     uid = str(subject.id)
-    if await Archive(stores.documents).audience_ready():
+    archive = Archive(stores.documents)
+    if await archive.audience_ready():
         await events.delete_many({"aud": audience_of(uid)})  # the `(aud, ms, seq)` index
+        # One archived before `aud` and brought back by a restore has none: that index holds
+        # a missing field as null, and the hint keeps SecantusDB from scanning the archive
+        # (the index is made first: a hint to one that is not there fails the delete).
+        await archive.create_indexes()
+        await events.delete_many({"aud": None, "userId": uid}, hint=AUDIENCE_INDEX)
     else:
         # Only before the one-time backfill of `aud`: by the `userId` index an older release
         # made (dropped once the backfill is done), a scan of the archive without it.
