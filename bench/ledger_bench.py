@@ -56,6 +56,7 @@ from azora_nexus.domain.ledger.schemas import TransferRequest
 from azora_nexus.domain.ledger.transfers import transfer
 from azora_nexus.errors import InsufficientFunds
 from azora_nexus.sync import bind_cache
+from bench.ledger_http import listening_pid
 
 RESULTS = Path(__file__).with_name("results")
 ACTOR = Principal(user_id="bench", role=Role.SERVICE)
@@ -201,14 +202,12 @@ def server_roots(urls: Sequence[str]) -> dict[str, psutil.Process]:
     """The processes listening on the ports `urls` name, by the URL's scheme (postgresql,
     redis, mongodb): found once, since walking every process's sockets costs a tenth of a
     core when done five times a second."""
-    ports = {urlsplit(url).port: urlsplit(url).scheme.split("+")[0] for url in urls}
-    found: dict[str, psutil.Process] = {}
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.AccessDenied, psutil.NoSuchProcess):
-            for conn in process.net_connections("tcp"):
-                if conn.status == "LISTEN" and conn.laddr.port in ports:
-                    found[ports[conn.laddr.port]] = process
-    return found
+    roots: dict[str, psutil.Process] = {}
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.port is not None:
+            roots[parts.scheme.split("+")[0]] = psutil.Process(listening_pid(parts.port))
+    return roots
 
 
 def server_cpu(roots: dict[str, psutil.Process]) -> dict[int, tuple[str, float]]:

@@ -116,15 +116,19 @@ def served_node(urls: BackendUrls, workers: int, env: dict[str, str]) -> Iterato
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def node_pid(url: str) -> int:
-    """The pid listening on `url`'s port (the `azora serve` parent)."""
-    port = int(url.rsplit(":", 1)[1])
+def listening_pid(port: int) -> int:
+    """The pid listening on `port` on this machine."""
     for conn in psutil.net_connections("tcp"):
         address = conn.laddr
         listening = conn.status == "LISTEN" and conn.pid
         if listening and isinstance(address, tuple) and address and address[1] == port:
             return int(conn.pid or 0)
-    raise RuntimeError(f"nothing listens on {url}")
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def node_pid(url: str) -> int:
+    """The pid listening on `url`'s port (the `azora serve` parent)."""
+    return listening_pid(int(url.rsplit(":", 1)[1]))
 
 
 def load(
