@@ -254,6 +254,9 @@ class Archive:
                 batch = []
         if batch:
             updated += (await self.documents.events.bulk_write(batch)).modified_count
+        # The marker promises `aud` on every document and its index there (erasure's hinted
+        # delete relies on both).
+        await self.create_indexes()
         await self._markers().replace_one({"_id": AUDIENCE_ID}, {"_id": AUDIENCE_ID}, upsert=True)
         self._audience["ready"] = True
         await self._drop_obsolete_indexes()  # nothing reads through them any more

@@ -176,13 +176,11 @@ async def scrub_archive(
     names the tombstone instead."""
     events = stores.documents.events
     uid = str(subject.id)
-    archive = Archive(stores.documents)
-    if await archive.audience_ready():
+    if await Archive(stores.documents).audience_ready():
         await events.delete_many({"aud": audience_of(uid)})  # the `(aud, ms, seq)` index
         # One archived before `aud` and brought back by a restore has none: that index holds
-        # a missing field as null, and the hint keeps SecantusDB from scanning the archive
-        # (the index is made first: a hint to one that is not there fails the delete).
-        await archive.create_indexes()
+        # a missing field as null (it exists once the marker does: backfill_audience), and
+        # the hint keeps SecantusDB from scanning the archive.
         await events.delete_many({"aud": None, "userId": uid}, hint=AUDIENCE_INDEX)
     else:
         # Only before the one-time backfill of `aud`: by the `userId` index an older release
