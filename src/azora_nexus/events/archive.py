@@ -22,6 +22,7 @@ replay with a hole in it.
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +41,8 @@ from azora_nexus.events.envelope import Event, parse_event_id
 if TYPE_CHECKING:
     from azora_nexus.events.history import EventFilter
 from azora_nexus.events.taxonomy import TypeSelector
+
+logger = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 INDEX_NOT_FOUND = 27
@@ -149,6 +152,8 @@ class Archive:
             except OperationFailure as exc:
                 if exc.code != INDEX_NOT_FOUND:
                     raise
+            else:  # an operator sees why an index of theirs went
+                logger.info("event archive: dropped index %s, which no read uses", name)
 
     async def store(self, events: Sequence[Event]) -> None:
         """Every event durably archived (journaled), once however often it is stored."""
